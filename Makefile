@@ -1,0 +1,35 @@
+# Two entry points (see README): `make run` and `make test`. Each creates .venv and
+# installs what is missing; the install re-runs when pyproject.toml or the module set changes
+# (the strict editable install is a link tree that mypy can follow).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SOURCES := $(shell find core streams codecs schemas -type f \( -name '*.py' -o -name '*.avsc' -o -name '*.json' -o -name '*.jsonl' \) 2>/dev/null | sort)
+STAMP := $(VENV)/.installed-$(shell echo $(SOURCES) | cksum | cut -d' ' -f1)
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]' --config-settings editable_mode=strict
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/synthguard run
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p synthguard
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/text_pipeline.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
