@@ -1,0 +1,91 @@
+"""Intake gates: envelope rules the schema cannot express, then real-name verification.
+
+Art. 9: no information publication service for users whose real identity is not verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from synthguard.errors import ValidationError
+from synthguard.records import (
+    AlertKind,
+    AlertSeverity,
+    Outcome,
+    Record,
+    StageOutput,
+    Verdict,
+    alert,
+    check,
+    compliance_record,
+    new_state,
+    now_ms,
+)
+
+STAGE = "intake"
+SUPPORTED_MODALITIES = frozenset({"TEXT"})
+MAX_ID_LENGTH = 128
+
+
+def validate_envelope(envelope: Record, max_text_bytes: int) -> None:
+    """Raise ValidationError (not retryable: dead-lettered) for envelopes no stage can use."""
+    for name in ("artifact_id", "provider_id", "service_id", "user_id"):
+        value = envelope[name]
+        if not value.strip() or len(value) > MAX_ID_LENGTH:
+            raise ValidationError(f"{name} must be 1-{MAX_ID_LENGTH} non-blank characters")
+    modality = envelope["modality"]
+    if modality not in SUPPORTED_MODALITIES:
+        raise ValidationError(f"modality {modality} is not handled by this pipeline version")
+    text = envelope.get("text")
+    if text is None:
+        raise ValidationError("a TEXT artifact needs inline text")
+    if not text.strip():
+        raise ValidationError("text is empty")
+    size = len(text.encode("utf-8"))
+    if size > max_text_bytes:
+        raise ValidationError(
+            f"text is {size} bytes, over the {max_text_bytes}-byte limit (max_text_bytes)"
+        )
+
+
+def admit(envelope: Record, realname: Mapping[str, Record], max_text_bytes: int) -> StageOutput:
+    """Art. 9 gate. `realname` is the live registry view: user_id -> RealNameEntry."""
+    validate_envelope(envelope, max_text_bytes)
+    state = new_state(envelope)
+    user_id = envelope["user_id"]
+    entry = realname.get(user_id)
+    status = entry["status"] if entry else "UNKNOWN"
+    if status == "VERIFIED":
+        state["checks"].append(
+            check(
+                "Art. 9",
+                "realname.verified",
+                STAGE,
+                Outcome.PASS,
+                f"verified by {entry and entry['method']}",
+            )
+        )
+        state["stages"][STAGE] = now_ms()
+        return StageOutput(forward=state)
+
+    reason = (
+        f"user {user_id} has no real-name record"
+        if entry is None
+        else f"user {user_id} real-name status is {status}"
+    )
+    state["checks"].append(check("Art. 9", "realname.verified", STAGE, Outcome.FAIL, reason))
+    state["stages"][STAGE] = now_ms()
+    return StageOutput(
+        compliance=compliance_record(state, Verdict.BLOCKED, [f"Art. 9: {reason}"]),
+        alerts=[
+            alert(
+                AlertKind.UNVERIFIED_USER,
+                AlertSeverity.MEDIUM,
+                "Art. 9",
+                f"publication blocked: {reason}",
+                artifact_id=envelope["artifact_id"],
+                user_id=user_id,
+                evidence={"realname_status": status},
+            )
+        ],
+    )

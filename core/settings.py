@@ -1,0 +1,170 @@
+"""One frozen settings object, read from the environment and an optional TOML file, validated
+at start. Environment variables win over the file: `SYNTHGUARD_<FIELD>` (upper case)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from synthguard.errors import ConfigError
+from synthguard.labels.signing import Keyring
+from synthguard.labels.text import NoticePosition
+from synthguard.review.ladder import Ladder
+
+EMBEDDED = "embedded"
+# Kafka client options passed through to real clusters (SASL/TLS); aiokafka/Faust names.
+SECURITY_FIELDS = (
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str = EMBEDDED
+    """`embedded` (start Tansu here) or `kafka://host:port[,host:port]` for any Kafka."""
+    home: Path = Path(".synthguard")
+    """State folder: development label keys, broker log, labeled output."""
+    app_id: str = "synthguard"
+    partitions: int = 4
+    replication: int = 1
+    producer_id: str = "synthguard-dev"
+    """ContentProducer code written into every AIGC record (Art. 16)."""
+    label_keys: str = ""
+    """`kid:base64key,...`; empty = a development key generated once under `home`."""
+    label_key_id: str = ""
+    notice_zh: str = "【本内容由人工智能生成】"
+    notice_en: str = "[AI生成 AI-generated]"
+    """Both notices must hold "AI"/"人工智能" and "生成"/"合成" (GB 45438-2025 text rule)."""
+    notice_position: NoticePosition = NoticePosition.START
+    ladder: str = "1:WARNING,2:FUNCTION_RESTRICTION,3:SUSPENSION,5:ACCOUNT_CLOSURE"
+    max_text_bytes: int = 1_000_000
+    session_timeout_s: float = 10.0
+    """Short on purpose: Tansu holds JoinGroup for half the session timeout."""
+    fetch_max_wait_ms: int = 10
+    web_port: int = 6066
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+
+    def __post_init__(self) -> None:
+        if self.broker != EMBEDDED and not self.broker.startswith("kafka://"):
+            raise ConfigError(
+                f"broker must be 'embedded' or kafka://host:port[,host:port], got {self.broker!r}"
+            )
+        if self.partitions < 1 or self.replication < 1:
+            raise ConfigError("partitions and replication must be >= 1")
+        if self.max_text_bytes < 1:
+            raise ConfigError("max_text_bytes must be >= 1")
+        self.user_ladder  # noqa: B018 - parse now so a bad ladder fails at start
+
+    @property
+    def user_ladder(self) -> Ladder:
+        return Ladder.parse(self.ladder)
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port list for clients; only meaningful for an external broker."""
+        if self.broker == EMBEDDED:
+            raise ConfigError("the embedded broker's address is known only once it has started")
+        return self.broker.removeprefix("kafka://")
+
+    def with_broker(self, bootstrap: str) -> Settings:
+        return _replace(self, broker=f"kafka://{bootstrap}")
+
+    def security(self) -> dict[str, str]:
+        """Non-empty SASL/TLS options, aiokafka-style names."""
+        return {name: getattr(self, name) for name in SECURITY_FIELDS if getattr(self, name)}
+
+    def keyring(self) -> Keyring:
+        if self.label_keys:
+            return Keyring.from_spec(self.label_keys, self.label_key_id or None)
+        return _dev_keyring(self.home)
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, to hand to worker processes."""
+        return {f"SYNTHGUARD_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    values.update(changes)
+    return Settings(**values)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """File (SYNTHGUARD_CONFIG, TOML) < environment < explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if config := env.get("SYNTHGUARD_CONFIG"):
+        try:
+            raw.update(tomllib.loads(Path(config).read_text("utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read SYNTHGUARD_CONFIG={config}: {exc}") from exc
+    known = {f.name: f for f in fields(Settings)}
+    for name in known:
+        if (value := env.get(f"SYNTHGUARD_{name.upper()}")) is not None:
+            raw[name] = value
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(unknown)}")
+    typed: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = getattr(Settings, name)
+        try:
+            typed[name] = _coerce(value, type(default))
+        except ValueError as exc:
+            raise ConfigError(f"setting {name}: {exc}") from exc
+    return Settings(**typed)
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    if isinstance(value, kind):
+        return value
+    if kind is bool:
+        return str(value).lower() in {"1", "true", "yes", "on"}
+    return kind(value)
+
+
+def _dev_keyring(home: Path) -> Keyring:
+    """A development key made once per state folder, so workers and the CLI agree.
+
+    Production sets SYNTHGUARD_LABEL_KEYS from a secret store; this key is never shipped.
+    """
+    path = home / "label-keys.json"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(orjson.dumps({"active": "dev", "keys": {"dev": key}}))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic and first-writer-wins across processes
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    data = orjson.loads(path.read_bytes())
+    return Keyring(
+        {kid: base64.b64decode(key) for kid, key in data["keys"].items()}, data["active"]
+    )
