@@ -1,0 +1,76 @@
+"""The Faust app: one worker runs every stage; scale by starting more workers (consumer
+group) up to the partition count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from synthguard.settings import Settings
+from synthguard.streams.agents import intake, label, review, users
+from synthguard.streams.clients import faust_credentials
+from synthguard.streams.context import Context
+from synthguard.streams.registry import RegistryReader
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    app: faust.App
+    ctx: Context
+    registries: RegistryReader
+
+
+def faust_options(settings: Settings, bootstrap: str, web_port: int | None) -> dict[str, Any]:
+    """Faust settings for any app on our brokers (the benchmark's baseline app uses them too)."""
+    return dict(
+        broker=f"kafka://{bootstrap}",
+        broker_credentials=faust_credentials(settings),
+        # Tansu holds JoinGroup for session_timeout/2: a short session keeps starts quick.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        broker_request_timeout=max(40.0, settings.session_timeout_s * 2),
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        datadir=str(Path(settings.home) / "faust"),
+        web_port=web_port or settings.web_port,
+        web_host="127.0.0.1",
+        producer_linger=0.005,
+        stream_wait_empty=False,
+    )
+
+
+def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None) -> Pipeline:
+    app = faust.App(settings.app_id, **faust_options(settings, bootstrap, web_port))
+    ctx = Context(app, settings)
+    registries = RegistryReader(settings, bootstrap, ctx.codecs)
+    intake.register(ctx, registries)
+    label.register(ctx)
+    review.register(ctx, registries)
+    users.register(ctx)
+
+    async def read_registries() -> None:
+        await registries.run()
+
+    app.task(read_registries)
+
+    @app.page("/registry/")
+    async def registry_status(web: View, request: Request) -> Response:
+        return web.json(registries.status())
+
+    @app.page("/metrics/")
+    async def metrics(web: View, request: Request) -> Response:
+        return web.bytes(ctx.metrics.render(), content_type="text/plain; version=0.0.4")
+
+    return Pipeline(app, ctx, registries)
+
+
+def run_worker(settings: Settings, bootstrap: str, *, web_port: int | None, loglevel: str) -> Any:
+    """Blocks until the worker stops (SIGINT/SIGTERM)."""
+    pipeline = build_app(settings, bootstrap, web_port=web_port)
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    return worker.execute_from_commandline()

@@ -1,0 +1,144 @@
+"""The topic catalog: the one contract between stages. Nothing else names a topic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Cleanup(StrEnum):
+    DELETE = "delete"
+    COMPACT = "compact"
+
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+# Report topics are the audit trail downstream teams rebuild from (Art. 16 log keeping):
+# keep them longer than working topics. Production overrides retention per cluster.
+REPORT_RETENTION_MS = 26 * WEEK_MS
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str
+    """Dotted path of the field the key is taken from; it decides ordering and co-partitioning."""
+    subject: str
+    """Value schema subject in the registry."""
+    cleanup: Cleanup = Cleanup.DELETE
+    retention_ms: int = WEEK_MS
+    doc: str = ""
+
+    def key_of(self, record: Mapping[str, Any]) -> str | None:
+        value: Any = record
+        for part in self.key.split("."):
+            value = value[part]
+        return None if value is None else str(value)
+
+    def config(self) -> dict[str, str]:
+        config = {"cleanup.policy": self.cleanup.value}
+        if self.cleanup is Cleanup.DELETE:
+            config["retention.ms"] = str(self.retention_ms)
+        return config
+
+
+STATE = "synthguard.ArtifactState"
+STATE_KEY = "envelope.artifact_id"
+
+ARTIFACTS_SUBMITTED = TopicSpec(
+    "artifacts.submitted",
+    "artifact_id",
+    "synthguard.ArtifactEnvelope",
+    doc="Every generated artifact, as the platform submits it.",
+)
+ARTIFACTS_ADMITTED = TopicSpec(
+    "artifacts.admitted", STATE_KEY, STATE, doc="Passed the intake gates (Art. 9)."
+)
+ARTIFACTS_LABELED = TopicSpec(
+    "artifacts.labeled", STATE_KEY, STATE, doc="Carries its labels (Art. 16, 17)."
+)
+ARTIFACTS_REVIEWED = TopicSpec(
+    "artifacts.reviewed", STATE_KEY, STATE, doc="Reviewed against the feature library."
+)
+REPORTS_COMPLIANCE = TopicSpec(
+    "reports.compliance",
+    "artifact_id",
+    "synthguard.ComplianceRecord",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Exactly one record per artifact.",
+)
+REPORTS_ALERTS = TopicSpec(
+    "reports.alerts",
+    "alert_id",
+    "synthguard.Alert",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="High-risk content and events.",
+)
+REPORTS_REGULATOR = TopicSpec(
+    "reports.regulator",
+    "report_id",
+    "synthguard.RegulatorReport",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Reports owed to the cyberspace administration.",
+)
+USERS_VIOLATIONS = TopicSpec(
+    "users.violations",
+    "user_id",
+    "synthguard.UserViolation",
+    doc="Strikes, keyed by user so one worker owns each user's count.",
+)
+USERS_ACTIONS = TopicSpec(
+    "users.actions",
+    "user_id",
+    "synthguard.UserAction",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Measures against users (Art. 10).",
+)
+REGISTRY_REALNAME = TopicSpec(
+    "registry.realname",
+    "user_id",
+    "synthguard.RealNameEntry",
+    cleanup=Cleanup.COMPACT,
+    doc="Real-identity status per user (Art. 9).",
+)
+REGISTRY_KEYWORDS = TopicSpec(
+    "registry.keywords",
+    "entry_id",
+    "synthguard.KeywordEntry",
+    cleanup=Cleanup.COMPACT,
+    doc="Keyword feature library (Art. 10); tombstone removes.",
+)
+DLQ = TopicSpec(
+    "dlq",
+    "topic",
+    "synthguard.DeadLetter",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Anything that could not be decoded or processed.",
+)
+
+CATALOG: tuple[TopicSpec, ...] = (
+    ARTIFACTS_SUBMITTED,
+    ARTIFACTS_ADMITTED,
+    ARTIFACTS_LABELED,
+    ARTIFACTS_REVIEWED,
+    REPORTS_COMPLIANCE,
+    REPORTS_ALERTS,
+    REPORTS_REGULATOR,
+    USERS_VIOLATIONS,
+    USERS_ACTIONS,
+    REGISTRY_REALNAME,
+    REGISTRY_KEYWORDS,
+    DLQ,
+)
+BY_NAME = {spec.name: spec for spec in CATALOG}
+if len(BY_NAME) != len(CATALOG):
+    raise RuntimeError("duplicate topic name in the catalog")
+
+
+def topic(name: str) -> TopicSpec:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        known = ", ".join(sorted(BY_NAME))
+        raise KeyError(f"unknown topic {name!r}; known: {known}") from None

@@ -1,0 +1,255 @@
+"""The `synthguard` command."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from synthguard.errors import SynthguardError
+from synthguard.settings import EMBEDDED, Settings, load_settings
+from synthguard.streams import catalog
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(overrides={"broker": args.broker})
+
+
+def _external_bootstrap(settings: Settings, command: str) -> str:
+    if settings.broker == EMBEDDED:
+        raise SynthguardError(
+            f"`synthguard {command}` needs a running broker: start one with `synthguard broker`"
+            " and pass --broker kafka://HOST:PORT (or set SYNTHGUARD_BROKER)"
+        )
+    return settings.bootstrap
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from synthguard.streams.broker import main_serve
+
+    return main_serve(args.port)
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from synthguard.streams.admin import create_topics
+
+    settings = _settings(args)
+    for result in create_topics(settings, _external_bootstrap(settings, "topics create")):
+        state = "created" if result.created else "exists"
+        note = f"  ({result.note})" if result.note else ""
+        print(f"{state:8} {result.name:22} partitions={result.partitions}{note}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from synthguard.streams.app import run_worker
+
+    settings = _settings(args)
+    run_worker(
+        settings,
+        _external_bootstrap(settings, "worker"),
+        web_port=args.web_port,
+        loglevel=args.loglevel,
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from synthguard.streams.runner import run_pipeline
+
+    settings = _settings(args)
+
+    def progress(message: str) -> None:
+        print(f"· {message}", file=sys.stderr, flush=True)
+
+    summary = run_pipeline(
+        settings, workers=args.workers, timeout_s=args.timeout, progress=progress
+    )
+    if args.json:
+        print(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(summary.table())
+    return 0 if not summary.unaccounted else 1
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from synthguard.streams.client import TopicWriter, read_envelope_file
+
+    settings = _settings(args)
+    envelopes, bad = read_envelope_file(Path(args.file))
+    for line in bad:
+        print(f"{args.file}:{line.line}: {line.error}", file=sys.stderr)
+    if bad and not args.skip_bad:
+        print(
+            f"nothing submitted: {len(bad)} bad line(s) (--skip-bad submits the rest)",
+            file=sys.stderr,
+        )
+        return 1
+    writer = TopicWriter(settings, _external_bootstrap(settings, "submit"))
+    for envelope in envelopes:
+        writer.write(catalog.ARTIFACTS_SUBMITTED, envelope)
+    writer.flush()
+    print(f"submitted {len(envelopes)} artifact(s) to {catalog.ARTIFACTS_SUBMITTED.name}")
+    return 0 if not bad else 1
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from synthguard.streams.client import TopicReader, decode_message
+
+    settings = _settings(args)
+    try:
+        spec = catalog.topic(args.topic)
+    except KeyError as exc:
+        raise SynthguardError(str(exc.args[0])) from None
+    reader = TopicReader(
+        settings,
+        _external_bootstrap(settings, "tail"),
+        [spec.name],
+        from_beginning=args.from_beginning,
+    )
+    try:
+        for message in reader.messages(args.timeout):
+            key = (message.key() or b"").decode("utf-8", "replace")
+            record = decode_message(spec, message)
+            if args.json:
+                line = {
+                    "topic": message.topic(),
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                    "key": key,
+                    "value": record,
+                }
+                print(orjson.dumps(line, default=_json_default).decode(), flush=True)
+            else:
+                print(f"{message.partition()}@{message.offset()} {key}: {record}", flush=True)
+    finally:
+        reader.close()
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from synthguard.labeling import EXPLICIT_LABEL_KINDS, mostly_cjk
+    from synthguard.labels.text import write_labeled_file
+
+    settings = _settings(args)
+    source = Path(args.file)
+    explicit = args.service_kind in EXPLICIT_LABEL_KINDS
+    notice = None
+    if explicit:
+        text = source.read_text("utf-8", errors="replace")
+        notice = settings.notice_zh if mostly_cjk(text) else settings.notice_en
+    labeled = write_labeled_file(
+        source,
+        Path(args.out),
+        produce_id=args.produce_id or source.name,
+        producer=settings.producer_id,
+        keyring=settings.keyring(),
+        notice=notice,
+        position=settings.notice_position,
+    )
+    print(
+        f"labeled {args.out}: explicit={labeled.explicit} "
+        f"ProduceID={labeled.record.produce_id} sha256={labeled.digest_hex}"
+    )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from synthguard.labels.verify import verify_file
+
+    result = verify_file(Path(args.file), _settings(args).keyring())
+    if args.json:
+        print(orjson.dumps(result.to_json_dict()).decode())
+    else:
+        print(f"{result.status.value}: {result.detail}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synthguard", description=__doc__)
+    p.add_argument(
+        "--broker",
+        help="kafka://HOST:PORT[,HOST:PORT] (default: SYNTHGUARD_BROKER or the embedded broker)",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu)")
+    s.add_argument("--port", type=int, default=None)
+    s.set_defaults(fn=cmd_broker)
+
+    s = sub.add_parser("topics", help="manage the topic catalog")
+    s.add_argument("action", choices=["create"])
+    s.set_defaults(fn=cmd_topics)
+
+    s = sub.add_parser("worker", help="run a pipeline worker (all stages)")
+    s.add_argument("--web-port", type=int, default=None)
+    s.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    s.set_defaults(fn=cmd_worker)
+
+    s = sub.add_parser("run", help="run the whole pipeline on the bundled samples")
+    s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for records")
+    s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("submit", help="publish artifact envelopes from a JSON Lines file")
+    s.add_argument("file")
+    s.add_argument("--skip-bad", action="store_true", help="submit the good lines anyway")
+    s.set_defaults(fn=cmd_submit)
+
+    s = sub.add_parser("tail", help="print a topic's records, decoded")
+    s.add_argument("topic", help=", ".join(spec.name for spec in catalog.CATALOG))
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--from-beginning", action="store_true")
+    s.add_argument(
+        "--timeout", type=float, default=None, help="exit after this many seconds without a record"
+    )
+    s.set_defaults(fn=cmd_tail)
+
+    s = sub.add_parser("label", help="label a text file (.txt sidecar or .md front matter)")
+    s.add_argument("file")
+    s.add_argument("--out", required=True)
+    s.add_argument(
+        "--service-kind",
+        default="WRITING",
+        help="Art. 17 service kind; decides the visible notice (default WRITING)",
+    )
+    s.add_argument("--produce-id", default=None, help="ProduceID (default: the file name)")
+    s.set_defaults(fn=cmd_label)
+
+    s = sub.add_parser("verify", help="check a file's labels (intact/altered/stripped)")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_verify)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.fn(args)
+    except (SynthguardError, OSError) as exc:
+        print(f"synthguard: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""What every agent shares: topics, codecs, the emit/route helpers and the per-event error
+policy. Agents stay thin: decode, call a pure stage function, route its StageOutput."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from synthguard.codecs.avro import AvroCodec, FileSchemaRegistry, SchemaRegistry
+from synthguard.dlq import DeadLetter, Retry, decide
+from synthguard.errors import DecodeError
+from synthguard.records import Record, StageOutput
+from synthguard.settings import Settings
+from synthguard.streams import catalog
+from synthguard.streams.catalog import TopicSpec
+from synthguard.streams.metrics import StageMetrics
+
+log = logging.getLogger(__name__)
+
+StageFn = Callable[[Record], StageOutput]
+
+
+class Context:
+    def __init__(self, app: faust.App, settings: Settings, registry: SchemaRegistry | None = None):
+        self.app = app
+        self.settings = settings
+        self.schemas = registry or FileSchemaRegistry()
+        self.codecs = {s: AvroCodec(s, self.schemas) for s in self.schemas.subjects()}
+        # Raw bytes on the wire: decoding happens in `process`, so a bad message reaches the
+        # DLQ with its partition and offset instead of vanishing inside the consumer.
+        self.topics = {
+            spec.name: app.topic(
+                spec.name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=settings.partitions,
+            )
+            for spec in catalog.CATALOG
+        }
+        # artifact_id -> verdict, on the same partitions as the artifact topics: a redelivered
+        # artifact never gets a second compliance record.
+        self.finalized = app.Table("finalized", partitions=settings.partitions)
+        self.metrics = StageMetrics()
+
+    def codec(self, spec: TopicSpec) -> AvroCodec:
+        return self.codecs[spec.subject]
+
+    def source(self, spec: TopicSpec) -> faust.TopicT:
+        return self.topics[spec.name]
+
+    async def emit(self, spec: TopicSpec, record: Record) -> None:
+        key = spec.key_of(record)
+        await self.topics[spec.name].send(
+            key=None if key is None else key.encode("utf-8"), value=self.codec(spec).encode(record)
+        )
+
+    async def route(self, output: StageOutput, forward_to: TopicSpec | None) -> None:
+        if output.compliance is not None:
+            artifact_id = output.compliance["artifact_id"]
+            if self.finalized.get(artifact_id) is not None:
+                log.info("artifact %s already finalized; duplicate output dropped", artifact_id)
+                self.metrics.count("duplicates", "finalize")
+                return
+        if output.forward is not None:
+            if forward_to is None:
+                raise RuntimeError("stage forwarded a record but has no next topic")
+            await self.emit(forward_to, output.forward)
+        for alert in output.alerts:
+            await self.emit(catalog.REPORTS_ALERTS, alert)
+        for report in output.regulator:
+            await self.emit(catalog.REPORTS_REGULATOR, report)
+        for violation in output.violations:
+            await self.emit(catalog.USERS_VIOLATIONS, violation)
+        if output.compliance is not None:
+            await self.emit(catalog.REPORTS_COMPLIANCE, output.compliance)
+            self.finalized[output.compliance["artifact_id"]] = output.compliance["verdict"]
+
+    async def process(
+        self,
+        event: EventT[Any],
+        stage: str,
+        source: TopicSpec,
+        handle: Callable[[Record], Any],
+    ) -> None:
+        """Decode one event and run `handle` on it, retrying or dead-lettering on failure."""
+        message = event.message
+        payload: bytes | None = event.value
+        started = asyncio.get_running_loop().time()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if payload is None:
+                    raise DecodeError(f"{source.name}: empty value (tombstone) on a data topic")
+                record = self.codec(source).decode(payload)
+                await handle(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one policy for every failure: synthguard.dlq
+                decision = decide(
+                    exc,
+                    attempt,
+                    stage=stage,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=event.key,
+                    payload=payload,
+                )
+                if isinstance(decision, Retry):
+                    log.warning("%s: retrying offset %s: %s", stage, message.offset, exc)
+                    await asyncio.sleep(decision.delay_s)
+                    continue
+                log.warning(
+                    "%s: dead-lettered %s[%s]@%s: %s: %s",
+                    stage,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    type(exc).__name__,
+                    exc,
+                )
+                await self.emit_dead_letter(decision)
+                self.metrics.count("dlq", stage)
+            else:
+                self.metrics.count("processed", stage)
+            self.metrics.observe(stage, asyncio.get_running_loop().time() - started)
+            return
+
+    async def emit_dead_letter(self, decision: DeadLetter) -> None:
+        await self.emit(catalog.DLQ, decision.record)

@@ -1,0 +1,155 @@
+"""Registry views: compacted reference topics read whole into every worker.
+
+Every worker needs the whole registry (an artifact's user may live on any partition), so
+this reader assigns itself every partition instead of joining a consumer group, reads to the
+end before agents start, and then tails for live updates. Tansu answers ListOffsets with the
+base offset of the last batch + 1, so "caught up" means "fetched the last batch", which a
+fetch of whole batches satisfies; tailing covers anything later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from synthguard.codecs.avro import AvroCodec
+from synthguard.errors import DecodeError
+from synthguard.records import Record
+from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
+from synthguard.settings import Settings
+from synthguard.streams import catalog
+from synthguard.streams.catalog import TopicSpec
+from synthguard.streams.clients import aiokafka_kwargs
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[str, Record | None], None]
+
+
+class RealNameView(dict[str, Record]):
+    """user_id -> RealNameEntry (Art. 9)."""
+
+    def apply(self, key: str, value: Record | None) -> None:
+        if value is None:
+            self.pop(key, None)
+        else:
+            self[key] = value
+
+
+def keyword_applier(library: KeywordLibrary) -> Apply:
+    def apply(key: str, value: Record | None) -> None:
+        if value is None:
+            library.remove(key)
+        else:
+            library.put(
+                KeywordEntry(
+                    value["entry_id"], value["term"], value["category"], Severity(value["severity"])
+                )
+            )
+
+    return apply
+
+
+class RegistryReader:
+    def __init__(self, settings: Settings, bootstrap: str, codecs: dict[str, AvroCodec]):
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.realname = RealNameView()
+        self.keywords = KeywordLibrary()
+        self._appliers: dict[str, tuple[TopicSpec, Apply]] = {
+            catalog.REGISTRY_REALNAME.name: (catalog.REGISTRY_REALNAME, self.realname.apply),
+            catalog.REGISTRY_KEYWORDS.name: (
+                catalog.REGISTRY_KEYWORDS,
+                keyword_applier(self.keywords),
+            ),
+        }
+        self._codecs = codecs
+        self.positions: dict[str, dict[int, int]] = {name: {} for name in self._appliers}
+        self.ready = asyncio.Event()
+        self.rejected = 0
+
+    def _apply(self, message: Any) -> None:
+        spec, apply = self._appliers[message.topic]
+        key = message.key.decode("utf-8") if message.key else ""
+        try:
+            value = (
+                None if message.value is None else self._codecs[spec.subject].decode(message.value)
+            )
+            apply(key, value)
+        except (DecodeError, ValueError, KeyError) as exc:
+            # A bad registry entry must not stop the pipeline; it is logged and counted.
+            self.rejected += 1
+            log.error(
+                "registry %s[%s]@%s rejected: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                exc,
+            )
+        self.positions[message.topic][message.partition] = message.offset + 1
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
+            **aiokafka_kwargs(self.settings),
+        )
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(name, p)
+                for name in self._appliers
+                for p in sorted(await _partitions(consumer, name))
+            ]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            while not self.ready.is_set():
+                await self._poll(consumer)
+                positions = [await consumer.position(tp) for tp in partitions]
+                if all(pos >= end[tp] for pos, tp in zip(positions, partitions, strict=True)):
+                    self.ready.set()
+                    log.info(
+                        "registries loaded: %d users, %d keywords",
+                        len(self.realname),
+                        len(self.keywords),
+                    )
+            while True:
+                await self._poll(consumer)
+        finally:
+            await consumer.stop()
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        batches = await consumer.getmany(timeout_ms=200)
+        for messages in batches.values():
+            for message in messages:
+                self._apply(message)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready.is_set(),
+            "positions": {
+                topic: {str(p): offset for p, offset in parts.items()}
+                for topic, parts in self.positions.items()
+            },
+            "users": len(self.realname),
+            "keywords": len(self.keywords),
+            "keyword_version": self.keywords.version,
+            "rejected": self.rejected,
+        }
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    for _ in range(50):
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            return set(parts)
+        await consumer.topics()  # refreshes metadata
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic} not found; run `synthguard topics create` first")

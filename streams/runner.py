@@ -1,0 +1,246 @@
+"""`synthguard run`: the whole pipeline on one machine, end to end, then a summary.
+
+Starts the broker (embedded unless SYNTHGUARD_BROKER names one), creates the topics, loads
+the registries, starts worker processes, submits the sample artifacts and waits until each
+one is accounted for: a compliance record, or a dead letter saying why not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from synthguard import samples
+from synthguard.errors import BrokerError
+from synthguard.labels.aigc import AigcRecord
+from synthguard.records import Record
+from synthguard.settings import EMBEDDED, Settings
+from synthguard.streams import catalog
+from synthguard.streams.admin import create_topics
+from synthguard.streams.broker import EmbeddedBroker, die_with_parent_hook, free_port
+from synthguard.streams.client import (
+    TopicReader,
+    TopicWriter,
+    decode_message,
+    envelope_from_json,
+)
+
+READY_TIMEOUT_S = 120.0
+SETTLE_S = 3.0
+
+
+@contextlib.contextmanager
+def broker_for(settings: Settings) -> Iterator[str]:
+    """Yields a bootstrap address: a fresh embedded broker, or the configured Kafka."""
+    if settings.broker != EMBEDDED:
+        yield settings.bootstrap
+        return
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with EmbeddedBroker(log_path=settings.home / "broker.log") as broker:
+        yield broker.bootstrap
+
+
+class WorkerProcess:
+    """A `synthguard worker` child process with its own web port; dies with its parent."""
+
+    def __init__(self, settings: Settings, bootstrap: str, name: str) -> None:
+        self.web_port = free_port()
+        self.log_path = settings.home / f"{name}.log"
+        env = os.environ | settings.with_broker(bootstrap).to_env()
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "synthguard.streams.cli",
+                "worker",
+                "--web-port",
+                str(self.web_port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=die_with_parent_hook(),  # noqa: PLW1509 - only calls prctl
+        )
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            url = f"http://127.0.0.1:{self.web_port}/registry/"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                data: dict[str, Any] = orjson.loads(response.read())
+                return data
+        except OSError:
+            return None
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Until its registries are loaded (so the samples meet the real registry)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BrokerError(
+                    f"worker exited with {self.proc.returncode}; see {self.log_path}",
+                    retryable=False,
+                )
+            status = self.status()
+            if status and status["ready"]:
+                return
+            time.sleep(0.2)
+        raise BrokerError(f"worker not ready after {timeout_s:g}s; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def seed_registries(writer: TopicWriter) -> None:
+    for entry in samples.load_realname():
+        writer.write(catalog.REGISTRY_REALNAME, entry)
+    for entry in samples.load_keywords():
+        writer.write(catalog.REGISTRY_KEYWORDS, entry)
+    writer.flush()
+
+
+@dataclass
+class Summary:
+    submitted: int = 0
+    compliance_records: int = 0
+    admitted: int = 0
+    blocked: int = 0
+    held: int = 0
+    publishable: int = 0
+    labeled: int = 0
+    explicit_labels: int = 0
+    flagged: int = 0
+    dlq: int = 0
+    alerts: int = 0
+    regulator_reports: int = 0
+    user_actions: int = 0
+    unaccounted: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    output_dir: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def table(self) -> str:
+        rows = [(k, str(v)) for k, v in self.as_dict().items() if k != "unaccounted"]
+        rows.append(("unaccounted", ", ".join(self.unaccounted) or "none"))
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def collect(
+    settings: Settings, bootstrap: str, expected: set[str], timeout_s: float, out_dir: Path
+) -> Summary:
+    """Read the report topics until every expected artifact has a record or a dead letter."""
+    summary = Summary(submitted=len(expected), output_dir=str(out_dir))
+    topics = [
+        catalog.REPORTS_COMPLIANCE,
+        catalog.DLQ,
+        catalog.REPORTS_ALERTS,
+        catalog.REPORTS_REGULATOR,
+        catalog.USERS_ACTIONS,
+    ]
+    specs = {spec.name: spec for spec in topics}
+    reader = TopicReader(settings, bootstrap, specs)
+    pending = set(expected)
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout_s
+    try:
+        # Until every artifact is accounted for; then until the trailing records (alerts,
+        # user actions, which follow the compliance record) have been quiet for SETTLE_S.
+        for message in reader.messages(timeout_s):
+            topic = message.topic() or ""
+            record = decode_message(specs[topic], message)
+            if record is None:
+                continue
+            seen[topic] += 1
+            if topic == catalog.REPORTS_COMPLIANCE.name:
+                tally(summary, record, out_dir)
+                pending.discard(record["artifact_id"])
+            elif topic == catalog.DLQ.name:
+                pending.discard(record["key"] or "")
+            if not pending or time.monotonic() > deadline:
+                break
+        if not pending:
+            for message in reader.messages(SETTLE_S):
+                seen[message.topic() or ""] += 1
+    finally:
+        reader.close()
+    summary.dlq = seen[catalog.DLQ.name]
+    summary.alerts = seen[catalog.REPORTS_ALERTS.name]
+    summary.regulator_reports = seen[catalog.REPORTS_REGULATOR.name]
+    summary.user_actions = seen[catalog.USERS_ACTIONS.name]
+    summary.unaccounted = sorted(pending)
+    return summary
+
+
+def tally(summary: Summary, record: Record, out_dir: Path) -> None:
+    summary.compliance_records += 1
+    outcomes = {c["rule"]: c["outcome"] for c in record["checks"]}
+    summary.admitted += outcomes.get("realname.verified") == "PASS"
+    summary.flagged += outcomes.get("review.keywords") == "FLAGGED"
+    verdict = record["verdict"]
+    summary.blocked += verdict == "BLOCKED"
+    summary.held += verdict == "HELD"
+    summary.publishable += verdict == "PUBLISHABLE"
+    if (label := record["label"]) is not None:
+        summary.labeled += 1
+        summary.explicit_labels += label["explicit"]
+        if verdict == "PUBLISHABLE" and label["labeled_text"] is not None:
+            # What the platform would publish, with its sidecar record (GB 45438 gives
+            # plain text no place of its own), so `synthguard verify` can check it.
+            path = out_dir / f"{record['artifact_id']}.txt"
+            path.write_text(label["labeled_text"], "utf-8")
+            sidecar = AigcRecord.from_fields(label["record"]).to_json()
+            Path(f"{path}.aigc.json").write_text(sidecar, "utf-8")
+
+
+def run_pipeline(
+    settings: Settings, *, workers: int = 1, timeout_s: float = 300.0, progress: Any = None
+) -> Summary:
+    started = time.monotonic()
+    say = progress or (lambda _msg: None)
+    out_dir = settings.home / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    envelopes = [envelope_from_json(a) for a in samples.load_artifacts()]
+    with broker_for(settings) as bootstrap:
+        say(f"broker at {bootstrap}")
+        create_topics(settings, bootstrap)
+        writer = TopicWriter(settings, bootstrap)
+        seed_registries(writer)
+        say("topics created, registries loaded")
+        procs = [WorkerProcess(settings, bootstrap, f"worker-{i}") for i in range(workers)]
+        try:
+            for proc in procs:
+                proc.wait_ready()
+            say(f"{workers} worker(s) ready; submitting {len(envelopes)} artifacts")
+            for envelope in envelopes:
+                writer.write(catalog.ARTIFACTS_SUBMITTED, envelope)
+            writer.flush()
+            summary = collect(
+                settings, bootstrap, {e["artifact_id"] for e in envelopes}, timeout_s, out_dir
+            )
+        finally:
+            for proc in procs:
+                proc.stop()
+    summary.elapsed_s = round(time.monotonic() - started, 2)
+    return summary

@@ -1,0 +1,44 @@
+"""Shared fixtures: a real embedded broker (Tansu) and real worker processes; no mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from synthguard.settings import Settings, load_settings
+from synthguard.streams.admin import create_topics
+from synthguard.streams.broker import EmbeddedBroker
+from synthguard.streams.client import TopicWriter
+from synthguard.streams.runner import WorkerProcess
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    with EmbeddedBroker() as b:
+        yield b.bootstrap
+
+
+@pytest.fixture(scope="session")
+def settings(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("home")
+    settings = load_settings(
+        env={"SYNTHGUARD_BROKER": f"kafka://{broker}", "SYNTHGUARD_HOME": str(home)}
+    )
+    create_topics(settings, broker)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, broker: str) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(settings, broker, "worker-test")
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def writer(settings: Settings, broker: str) -> TopicWriter:
+    return TopicWriter(settings, broker)

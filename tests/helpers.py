@@ -1,0 +1,78 @@
+"""Helpers for tests over the embedded broker and real workers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from synthguard.records import Record, now_ms
+from synthguard.settings import Settings
+from synthguard.streams.catalog import TopicSpec
+from synthguard.streams.client import TopicReader, decode_message
+from synthguard.streams.runner import WorkerProcess
+
+
+def envelope(text: str, user_id: str, **overrides: Any) -> Record:
+    record: Record = {
+        "artifact_id": f"t-{uuid.uuid4().hex[:12]}",
+        "submitted_at": now_ms(),
+        "provider_id": "prov-test",
+        "service_id": "svc-test",
+        "user_id": user_id,
+        "modality": "TEXT",
+        "tech_category": "TEXT_GENERATION",
+        "service_kind": "DIALOGUE",
+        "declared_ai": True,
+        "title": None,
+        "text": text,
+        "blob": None,
+        "biometric_subjects": [],
+        "is_news": False,
+        "news_source": None,
+        "existing_label": None,
+        "attributes": {},
+    }
+    record.update(overrides)
+    return record
+
+
+def read_until(
+    settings: Settings,
+    broker: str,
+    spec: TopicSpec,
+    done: Callable[[list[Record]], bool],
+    *,
+    match: Callable[[Record], bool],
+    timeout_s: float = 90.0,
+) -> list[Record]:
+    """Records of `spec` that `match`, read from the beginning until `done` says so."""
+    reader = TopicReader(settings, broker, [spec.name])
+    found: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        for message in reader.messages(timeout_s):
+            record = decode_message(spec, message)
+            if record is not None and match(record):
+                found.append(record)
+                if done(found):
+                    return found
+            if time.monotonic() > deadline:
+                break
+    finally:
+        reader.close()
+    raise AssertionError(f"{spec.name}: gave up after {timeout_s}s with {len(found)} records")
+
+
+def wait_registry_applied(
+    worker: WorkerProcess, topic: str, partition: int, offset: int, timeout_s: float = 30.0
+) -> None:
+    """Until the worker's registry view has applied `offset` of `topic[partition]`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = worker.status()
+        if status and status["positions"][topic].get(str(partition), 0) > offset:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker did not apply {topic}[{partition}]@{offset}")
