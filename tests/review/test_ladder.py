@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from synthguard.errors import ConfigError
+from synthguard.review.ladder import DEFAULT_LADDER, Ladder, UserActionKind
+from synthguard.users import apply_violation, new_user_state
+
+
+def test_default_ladder_escalates_by_strike_count() -> None:
+    assert [DEFAULT_LADDER.action_for(n) for n in range(7)] == [
+        None,
+        UserActionKind.WARNING,
+        UserActionKind.FUNCTION_RESTRICTION,
+        UserActionKind.SUSPENSION,
+        UserActionKind.SUSPENSION,
+        UserActionKind.ACCOUNT_CLOSURE,
+        UserActionKind.ACCOUNT_CLOSURE,
+    ]
+
+
+def test_parse_round_trips_and_is_case_insensitive() -> None:
+    spec = "2:warning, 4:SUSPENSION"
+    ladder = Ladder.parse(spec)
+    assert str(ladder) == "2:WARNING,4:SUSPENSION"
+    assert Ladder.parse(str(ladder)) == ladder
+    assert ladder.action_for(1) is None
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "1:WARNING,1:SUSPENSION",
+        "2:SUSPENSION,3:WARNING",
+        "0:WARNING",
+        "x:WARNING",
+        "1:BAN",
+        "1",
+    ],
+)
+def test_bad_ladders_fail_at_start(spec: str) -> None:
+    with pytest.raises(ConfigError):
+        Ladder.parse(spec)
+
+
+def test_strikes_count_once_per_violation_id() -> None:
+    state = new_user_state()
+    actions = []
+    for violation_id in ("a:Art. 10", "b:Art. 10", "a:Art. 10", "c:Art. 10"):
+        violation = {
+            "violation_id": violation_id,
+            "user_id": "u",
+            "artifact_id": "a",
+            "article": "Art. 10",
+            "reason": "hit",
+            "at": 0,
+        }
+        state, action = apply_violation(state, violation, DEFAULT_LADDER)
+        actions.append(action and (action["strikes"], action["action"]))
+    assert actions == [(1, "WARNING"), (2, "FUNCTION_RESTRICTION"), None, (3, "SUSPENSION")]
+    assert state["strikes"] == 3

@@ -1,0 +1,168 @@
+"""The `synthguard` command as a user runs it (subprocesses, real broker)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from helpers import read_until
+
+from synthguard import samples
+from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
+from synthguard.settings import Settings
+from synthguard.streams import catalog
+from synthguard.streams.runner import WorkerProcess
+
+
+def synthguard(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synthguard.streams.cli", *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    return {"SYNTHGUARD_BROKER": settings.broker, "SYNTHGUARD_HOME": str(settings.home)}
+
+
+def test_run_json_accounts_for_every_sample(tmp_path: Path) -> None:
+    """The summary of a whole run (own embedded broker) matches what the samples imply."""
+    result = synthguard("run", "--json", env={"SYNTHGUARD_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    summary = orjson.loads(result.stdout)
+
+    realname = {e["user_id"]: e["status"] for e in samples.load_realname()}
+    library = KeywordLibrary()
+    for e in samples.load_keywords():
+        library.put(KeywordEntry(e["entry_id"], e["term"], e["category"], Severity(e["severity"])))
+    artifacts = samples.load_artifacts()
+    admitted = [a for a in artifacts if realname.get(a["user_id"]) == "VERIFIED"]
+    worst = {a["artifact_id"]: {h.severity for h in library.match(a["text"])} for a in admitted}
+    held = sum(1 for s in worst.values() if s == {Severity.LOW})
+    hit = sum(1 for s in worst.values() if s - {Severity.LOW})
+    assert summary["submitted"] == summary["compliance_records"] == len(artifacts)
+    assert summary["admitted"] == summary["labeled"] == len(admitted)
+    assert summary["flagged"] == held + hit
+    assert summary["held"] == held
+    assert summary["blocked"] == len(artifacts) - len(admitted) + hit
+    assert summary["publishable"] == len(admitted) - held - hit
+    assert summary["regulator_reports"] == summary["user_actions"] == hit
+    assert summary["alerts"] == len(artifacts) - len(admitted) + held + hit
+    assert summary["dlq"] == 0 and summary["unaccounted"] == []
+    written = sorted(Path(summary["output_dir"]).glob("*.txt"))
+    assert len(written) == summary["publishable"]
+    verdict = synthguard(
+        "verify", str(written[0]), "--json", env={"SYNTHGUARD_HOME": str(tmp_path)}
+    )
+    assert orjson.loads(verdict.stdout)["status"] == "intact"
+
+
+def test_submit_reports_bad_lines_and_tail_prints_decoded_records(
+    settings: Settings, broker: str, worker: WorkerProcess, tmp_path: Path
+) -> None:
+    ids = [f"cli-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    good = [
+        {
+            "artifact_id": i,
+            "provider_id": "p",
+            "service_id": "s",
+            "user_id": "ghost",
+            "modality": "TEXT",
+            "tech_category": "TEXT_GENERATION",
+            "service_kind": "DIALOGUE",
+            "text": "你好",
+        }
+        for i in ids
+    ]
+    lines = [
+        orjson.dumps(good[0]),
+        b"{not json",
+        orjson.dumps({"artifact_id": "x"}),
+        orjson.dumps(good[1]),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    refused = synthguard("submit", str(path), env=env_for(settings))
+    assert refused.returncode == 1
+    assert f"{path}:2: invalid JSON" in refused.stderr
+    assert f"{path}:3: " in refused.stderr and "nothing submitted" in refused.stderr
+
+    partial = synthguard("submit", str(path), "--skip-bad", env=env_for(settings))
+    assert partial.returncode == 1 and "submitted 2 artifact(s)" in partial.stdout
+    read_until(
+        settings,
+        broker,
+        catalog.REPORTS_COMPLIANCE,
+        lambda found: len(found) == 2,
+        match=lambda r: r["artifact_id"] in ids,
+    )
+
+    tail = synthguard(
+        "tail",
+        "reports.compliance",
+        "--json",
+        "--from-beginning",
+        "--timeout",
+        "3",
+        env=env_for(settings),
+    )
+    assert tail.returncode == 0, tail.stderr
+    lines_out = [orjson.loads(line) for line in tail.stdout.splitlines()]
+    mine = [line for line in lines_out if line["key"] in ids]
+    assert len(mine) == 2
+    assert {line["value"]["verdict"] for line in mine} == {"BLOCKED"}
+
+    unknown = synthguard("tail", "no.such.topic", env=env_for(settings))
+    assert unknown.returncode == 2 and "unknown topic" in unknown.stderr
+
+
+def test_topics_create_twice_changes_nothing(settings: Settings) -> None:
+    first = synthguard("topics", "create", env=env_for(settings))
+    assert first.returncode == 0, first.stderr
+    assert all(line.startswith("exists") for line in first.stdout.splitlines())
+    assert len(first.stdout.splitlines()) == len(catalog.CATALOG)
+
+
+def test_commands_that_need_a_broker_say_how_to_get_one(tmp_path: Path) -> None:
+    result = synthguard("topics", "create", env={"SYNTHGUARD_BROKER": "embedded"})
+    assert result.returncode == 2 and "synthguard broker" in result.stderr
+    bad = synthguard("topics", "create", env={"SYNTHGUARD_BROKER": "localhost:9092"})
+    assert bad.returncode == 2 and "kafka://" in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["story.txt", "notes.md"])
+def test_label_then_verify_a_file(tmp_path: Path, name: str) -> None:
+    env = {"SYNTHGUARD_HOME": str(tmp_path / "home")}
+    source = tmp_path / name
+    source.write_text("山间的清晨，雾气还没有散去。\n", "utf-8")
+    out = tmp_path / f"labeled-{name}"
+    labeled = synthguard("label", str(source), "--out", str(out), env=env)
+    assert labeled.returncode == 0, labeled.stderr
+    report = orjson.loads(synthguard("verify", str(out), "--json", env=env).stdout)
+    assert report["status"] == "intact"
+    assert report["record"]["ProduceID"] == name
+    assert report["explicit"] is True
+
+    out.write_text(out.read_text("utf-8").replace("清晨", "傍晚"), "utf-8")
+    assert (
+        orjson.loads(synthguard("verify", str(out), "--json", env=env).stdout)["status"]
+        == "altered"
+    )
+
+    plain = orjson.loads(synthguard("verify", str(source), "--json", env=env).stdout)
+    assert plain == {**plain, "status": "unlabeled", "record": None}
+
+    missing = synthguard("verify", str(tmp_path / "absent.txt"), env=env)
+    assert missing.returncode == 2 and "No such file" in missing.stderr
