@@ -11,14 +11,14 @@ from typing import Any
 import faust
 
 from synthguard.settings import load_settings
-from synthguard.streams.app import faust_options
+from synthguard.streams.app import faust_app
 
 SOURCE, SINK = "bench.passthrough.in", "bench.passthrough.out"
 
 
 def main(bootstrap: str, home: str, web_port: int) -> None:
     settings = load_settings(overrides={"home": Path(home)})
-    app = faust.App("bench-passthrough", **faust_options(settings, bootstrap, web_port))
+    app = faust_app("bench-passthrough", settings, bootstrap, web_port)
     source = app.topic(SOURCE, key_serializer="raw", value_serializer="raw")
     sink = app.topic(SINK, key_serializer="raw", value_serializer="raw")
 

@@ -1,6 +1,7 @@
 """Text artifacts per second through intake + label + review with one worker, beside a bare
 Faust pass-through agent on the same embedded broker in the same run, plus end-to-end latency
-at a paced rate. Prints figures; asserts nothing.
+at a paced rate (from submit to the output record's produce timestamp). Prints figures;
+asserts nothing.
 
     python bench/text_pipeline.py [--artifacts N] [--rate R]
 """
@@ -136,7 +137,7 @@ def main() -> None:
                 Sink(settings, bootstrap, SINK),
                 args.artifacts,
                 args.rate,
-                lambda m: now_ms() - int(m.key() or b"0"),
+                lambda m: m.timestamp()[1] - int(m.key() or b"0"),
             )
         finally:
             proc.terminate()
@@ -184,7 +185,7 @@ def main() -> None:
                 Sink(settings, bootstrap, catalog.REPORTS_COMPLIANCE.name),
                 args.artifacts,
                 args.rate,
-                lambda m: now_ms() - record_codec.decode(m.value() or b"")["submitted_at"],
+                lambda m: m.timestamp()[1] - record_codec.decode(m.value() or b"")["submitted_at"],
             )
         finally:
             worker.stop()

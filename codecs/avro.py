@@ -64,7 +64,7 @@ class FileSchemaRegistry:
                     subject,
                     int(entry["version"]),
                     int(entry["id"]),
-                    fastavro.parse_schema(raw, _write_hint=False),
+                    fastavro.parse_schema(raw),  # parsed once: fastavro re-parses unhinted
                 )
                 if sv.schema_id in self._by_id:
                     raise ConfigError(f"schema id {sv.schema_id} used twice ({subject})")
@@ -119,8 +119,10 @@ class AvroCodec:
         if writer.subject != self.subject:
             raise DecodeError(f"{self.subject}: schema id {schema_id} belongs to {writer.subject}")
         body = io.BytesIO(memoryview(data)[HEADER.size :])
+        # Resolution only when the writer's version differs; it costs as much as the read.
+        reader = None if writer is self._reader else self._reader.schema
         try:
-            value = fastavro.schemaless_reader(body, writer.schema, self._reader.schema)
+            value = fastavro.schemaless_reader(body, writer.schema, reader)
         except Exception as exc:  # fastavro raises many types on corrupt input
             raise DecodeError(f"{self.subject}: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(data) - HEADER.size:

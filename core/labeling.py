@@ -3,12 +3,12 @@ could be confused (Art. 17), and a keyed signature so tampering is detectable (A
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass
 
 from synthguard.labels.signing import Keyring
 from synthguard.labels.text import NoticePosition, label_text
-from synthguard.records import Outcome, Record, StageOutput, check, now_ms
+from synthguard.records import Outcome, Record, check, now_ms
 
 STAGE = "label"
 
@@ -39,14 +39,20 @@ class LabelPolicy:
     position: NoticePosition
 
 
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
 def mostly_cjk(text: str, sample: int = 400) -> bool:
-    """Pick the notice language from the text itself (a sample is enough)."""
-    letters = [ch for ch in text[:sample] if ch.isalpha()]
-    cjk = sum(1 for ch in letters if "CJK" in unicodedata.name(ch, ""))
-    return bool(letters) and cjk * 2 >= len(letters)
+    """Pick the notice language from the text itself: Han characters against Latin words
+    (a word reads about as long as a character), over a sample."""
+    head = text[:sample]
+    han = len(_HAN.findall(head))
+    return han > 0 and han >= len(_LATIN_WORD.findall(head))
 
 
-def label_text_artifact(state: Record, policy: LabelPolicy) -> StageOutput:
+def label_text_artifact(state: Record, policy: LabelPolicy) -> Record:
+    """Labels always apply; the state comes back with its label and three checks."""
     env = state["envelope"]
     text: str = env["text"]
     explicit = env["service_kind"] in EXPLICIT_LABEL_KINDS
@@ -94,4 +100,4 @@ def label_text_artifact(state: Record, policy: LabelPolicy) -> StageOutput:
         ),
     ]
     state["stages"][STAGE] = now_ms()
-    return StageOutput(forward=state)
+    return state

@@ -82,7 +82,8 @@ def compliance_record(state: Record, verdict: Verdict, reasons: list[str]) -> Re
         "reasons": reasons,
         "checks": state["checks"],
         "stages": state["stages"],
-        "label": state["label"],
+        # Reports carry ids, digests and label fields, never the content itself.
+        "label": state["label"] and {**state["label"], "labeled_text": None},
         "submitted_at": env["submitted_at"],
         "emitted_at": now_ms(),
     }

@@ -9,6 +9,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -138,11 +139,13 @@ def load_settings(
     return Settings(**typed)
 
 
-def _coerce(value: Any, kind: type) -> Any:
+def _coerce(value: Any, kind: Any) -> Any:
     if isinstance(value, kind):
         return value
     if kind is bool:
         return str(value).lower() in {"1", "true", "yes", "on"}
+    if issubclass(kind, StrEnum):  # case-insensitive: "END" and "end" both name END
+        return kind(str(value).lower())
     return kind(value)
 
 

@@ -11,10 +11,11 @@ import faust
 from faust.web import Request, Response, View
 
 from synthguard.settings import Settings
-from synthguard.streams.agents import intake, label, review, users
+from synthguard.streams.agents import text, users
 from synthguard.streams.clients import faust_credentials
 from synthguard.streams.context import Context
 from synthguard.streams.registry import RegistryReader
+from synthguard.streams.transport import App
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,11 @@ class Pipeline:
     registries: RegistryReader
 
 
-def faust_options(settings: Settings, bootstrap: str, web_port: int | None) -> dict[str, Any]:
-    """Faust settings for any app on our brokers (the benchmark's baseline app uses them too)."""
-    return dict(
+def faust_app(app_id: str, settings: Settings, bootstrap: str, web_port: int | None) -> App:
+    """A Faust app configured for our brokers (the benchmark's baseline app is one too)."""
+    return App(
+        app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=f"kafka://{bootstrap}",
         broker_credentials=faust_credentials(settings),
         # Tansu holds JoinGroup for session_timeout/2: a short session keeps starts quick.
@@ -45,12 +48,10 @@ def faust_options(settings: Settings, bootstrap: str, web_port: int | None) -> d
 
 
 def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None) -> Pipeline:
-    app = faust.App(settings.app_id, **faust_options(settings, bootstrap, web_port))
+    app = faust_app(settings.app_id, settings, bootstrap, web_port)
     ctx = Context(app, settings)
     registries = RegistryReader(settings, bootstrap, ctx.codecs)
-    intake.register(ctx, registries)
-    label.register(ctx)
-    review.register(ctx, registries)
+    text.register(ctx, registries)
     users.register(ctx)
 
     async def read_registries() -> None:

@@ -52,14 +52,8 @@ ARTIFACTS_SUBMITTED = TopicSpec(
     "synthguard.ArtifactEnvelope",
     doc="Every generated artifact, as the platform submits it.",
 )
-ARTIFACTS_ADMITTED = TopicSpec(
-    "artifacts.admitted", STATE_KEY, STATE, doc="Passed the intake gates (Art. 9)."
-)
-ARTIFACTS_LABELED = TopicSpec(
-    "artifacts.labeled", STATE_KEY, STATE, doc="Carries its labels (Art. 16, 17)."
-)
 ARTIFACTS_REVIEWED = TopicSpec(
-    "artifacts.reviewed", STATE_KEY, STATE, doc="Reviewed against the feature library."
+    "artifacts.reviewed", STATE_KEY, STATE, doc="Publishable: admitted, labeled, reviewed."
 )
 REPORTS_COMPLIANCE = TopicSpec(
     "reports.compliance",
@@ -119,8 +113,6 @@ DLQ = TopicSpec(
 
 CATALOG: tuple[TopicSpec, ...] = (
     ARTIFACTS_SUBMITTED,
-    ARTIFACTS_ADMITTED,
-    ARTIFACTS_LABELED,
     ARTIFACTS_REVIEWED,
     REPORTS_COMPLIANCE,
     REPORTS_ALERTS,

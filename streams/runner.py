@@ -150,35 +150,34 @@ class Summary:
 def collect(
     settings: Settings, bootstrap: str, expected: set[str], timeout_s: float, out_dir: Path
 ) -> Summary:
-    """Read the report topics until every expected artifact has a record or a dead letter."""
+    """Read the report topics until every expected artifact has a record or a dead letter,
+    then until the trailing records (alerts, user actions) have been quiet for SETTLE_S."""
     summary = Summary(submitted=len(expected), output_dir=str(out_dir))
-    topics = [
-        catalog.REPORTS_COMPLIANCE,
-        catalog.DLQ,
-        catalog.REPORTS_ALERTS,
-        catalog.REPORTS_REGULATOR,
-        catalog.USERS_ACTIONS,
-    ]
-    specs = {spec.name: spec for spec in topics}
+    specs = {
+        spec.name: spec
+        for spec in (
+            catalog.REPORTS_COMPLIANCE,
+            catalog.DLQ,
+            catalog.REPORTS_ALERTS,
+            catalog.REPORTS_REGULATOR,
+            catalog.USERS_ACTIONS,
+            catalog.ARTIFACTS_REVIEWED,
+        )
+    }
     reader = TopicReader(settings, bootstrap, specs)
     pending = set(expected)
     seen: Counter[str] = Counter()
     deadline = time.monotonic() + timeout_s
     try:
-        # Until every artifact is accounted for; then until the trailing records (alerts,
-        # user actions, which follow the compliance record) have been quiet for SETTLE_S.
         for message in reader.messages(timeout_s):
             topic = message.topic() or ""
             record = decode_message(specs[topic], message)
-            if record is None:
-                continue
-            seen[topic] += 1
-            if topic == catalog.REPORTS_COMPLIANCE.name:
-                tally(summary, record, out_dir)
-                pending.discard(record["artifact_id"])
-            elif topic == catalog.DLQ.name:
-                pending.discard(record["key"] or "")
-            if not pending or time.monotonic() > deadline:
+            if record is not None:
+                seen[topic] += 1
+                take(summary, topic, record, pending, out_dir)
+            if (not pending and seen[catalog.ARTIFACTS_REVIEWED.name] >= summary.publishable) or (
+                time.monotonic() > deadline
+            ):
                 break
         if not pending:
             for message in reader.messages(SETTLE_S):
@@ -193,7 +192,23 @@ def collect(
     return summary
 
 
-def tally(summary: Summary, record: Record, out_dir: Path) -> None:
+def take(summary: Summary, topic: str, record: Record, pending: set[str], out_dir: Path) -> None:
+    if topic == catalog.REPORTS_COMPLIANCE.name:
+        pending.discard(record["artifact_id"])
+        tally(summary, record)
+    elif topic == catalog.DLQ.name:
+        pending.discard(record["key"] or "")
+    elif topic == catalog.ARTIFACTS_REVIEWED.name:
+        # What the platform would publish, with its sidecar record (GB 45438 gives plain
+        # text no place of its own), so `synthguard verify` can check it.
+        label = record["label"]
+        path = out_dir / f"{record['envelope']['artifact_id']}.txt"
+        path.write_text(label["labeled_text"], "utf-8")
+        sidecar = AigcRecord.from_fields(label["record"]).to_json()
+        Path(f"{path}.aigc.json").write_text(sidecar, "utf-8")
+
+
+def tally(summary: Summary, record: Record) -> None:
     summary.compliance_records += 1
     outcomes = {c["rule"]: c["outcome"] for c in record["checks"]}
     summary.admitted += outcomes.get("realname.verified") == "PASS"
@@ -205,13 +220,6 @@ def tally(summary: Summary, record: Record, out_dir: Path) -> None:
     if (label := record["label"]) is not None:
         summary.labeled += 1
         summary.explicit_labels += label["explicit"]
-        if verdict == "PUBLISHABLE" and label["labeled_text"] is not None:
-            # What the platform would publish, with its sidecar record (GB 45438 gives
-            # plain text no place of its own), so `synthguard verify` can check it.
-            path = out_dir / f"{record['artifact_id']}.txt"
-            path.write_text(label["labeled_text"], "utf-8")
-            sidecar = AigcRecord.from_fields(label["record"]).to_json()
-            Path(f"{path}.aigc.json").write_text(sidecar, "utf-8")
 
 
 def run_pipeline(

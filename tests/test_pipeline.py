@@ -51,8 +51,15 @@ def records_for(
         broker,
         spec,
         lambda found: len(found) >= want,
-        match=lambda r: r.get(field) in ids,
+        match=lambda r: dig(r, field) in ids,
     )
+
+
+def dig(record: Record, path: str) -> object:
+    value: object = record
+    for part in path.split("."):
+        value = value[part] if isinstance(value, dict) else None
+    return value
 
 
 def test_verified_text_is_labeled_reviewed_and_recorded_once(
@@ -69,6 +76,12 @@ def test_verified_text_is_labeled_reviewed_and_recorded_once(
     records = {
         r["artifact_id"]: r for r in records_for(settings, broker, catalog.REPORTS_COMPLIANCE, ids)
     }
+    published = {
+        r["envelope"]["artifact_id"]: r["label"]
+        for r in records_for(
+            settings, broker, catalog.ARTIFACTS_REVIEWED, ids, field="envelope.artifact_id"
+        )
+    }
 
     keyring = settings.keyring()
     for source in (zh, en, plain):
@@ -84,10 +97,12 @@ def test_verified_text_is_labeled_reviewed_and_recorded_once(
         assert set(record["stages"]) == {"intake", "label", "review"}
         assert record["stages"]["intake"] <= record["stages"]["label"] <= record["stages"]["review"]
         label = record["label"]
+        assert label["labeled_text"] is None  # reports carry no content
+        assert label == {**published[source["artifact_id"]], "labeled_text": None}
         aigc = AigcRecord.from_fields(label["record"])
         assert aigc.produce_id == source["artifact_id"]
         assert aigc.content_producer == settings.producer_id
-        text = label["labeled_text"]
+        text = published[source["artifact_id"]]["labeled_text"]
         assert source["text"] in text
         assert has_explicit_label(text) is (source is not plain)
         assert verify_text(text, aigc, keyring).status is LabelStatus.INTACT
@@ -266,7 +281,7 @@ def test_bad_input_is_dead_lettered_and_the_pipeline_goes_on(
     assert set(dead) == set(keys.values())
     for name, key in keys.items():
         letter = dead[key]
-        assert letter["topic"] == topic and letter["stage"] == "intake"
+        assert letter["topic"] == topic and letter["stage"] == "text"
         assert letter["offset"] >= 0 and letter["partition"] >= 0
         assert len(letter["payload_excerpt"]) <= 1024
         assert letter["payload_size"] == len(payloads[name])

@@ -76,7 +76,7 @@ def _admitted(text: str, kind: str) -> Record:
 @pytest.mark.parametrize("kind", ["DIALOGUE", "WRITING", "OTHER_GENERATION"])
 def test_art17_kinds_get_a_visible_notice_in_the_texts_language(kind: str) -> None:
     for text, notice in (("今天的天气很好。", POLICY.notice_zh), ("A fine day.", POLICY.notice_en)):
-        state = label_text_artifact(_admitted(text, kind), POLICY).forward
+        state = label_text_artifact(_admitted(text, kind), POLICY)
         assert state is not None
         label = state["label"]
         assert label["explicit"] and label["notice"] == notice
@@ -87,7 +87,7 @@ def test_art17_kinds_get_a_visible_notice_in_the_texts_language(kind: str) -> No
 
 
 def test_other_kind_gets_the_implicit_record_only() -> None:
-    state = label_text_artifact(_admitted("会议纪要。", "OTHER"), POLICY).forward
+    state = label_text_artifact(_admitted("会议纪要。", "OTHER"), POLICY)
     assert state is not None
     assert state["label"]["labeled_text"] == "会议纪要。"
     assert not state["label"]["explicit"]
@@ -98,8 +98,8 @@ def test_other_kind_gets_the_implicit_record_only() -> None:
 
 def test_labeling_is_deterministic_so_redelivery_relabels_identically() -> None:
     admitted = _admitted("同一内容", "DIALOGUE")
-    first = label_text_artifact(copy.deepcopy(admitted), POLICY).forward
-    again = label_text_artifact(copy.deepcopy(admitted), POLICY).forward
+    first = label_text_artifact(copy.deepcopy(admitted), POLICY)
+    again = label_text_artifact(copy.deepcopy(admitted), POLICY)
     assert first is not None and again is not None
     assert first["label"]["record"]["ReservedCode1"].startswith("sg1.k1.")
     assert first["label"] == again["label"]

@@ -38,6 +38,7 @@ class Ladder:
 
     @classmethod
     def parse(cls, spec: str) -> Ladder:
+        """`COUNT:ACTION,...`, e.g. "1:WARNING,3:SUSPENSION"; actions are case-insensitive."""
         steps = []
         for part in spec.split(","):
             count, sep, kind = part.strip().partition(":")
@@ -53,10 +54,12 @@ class Ladder:
         return cls(tuple(steps))
 
     def action_for(self, strikes: int) -> UserActionKind | None:
+        """The measure of the highest step reached; None below the first."""
         reached = [kind for count, kind in self.steps if strikes >= count]
         return reached[-1] if reached else None
 
     def __str__(self) -> str:
+        """The spec `parse` reads back."""
         return ",".join(f"{count}:{kind.value}" for count, kind in self.steps)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from synthguard.errors import ConfigError
@@ -19,6 +21,24 @@ def test_default_ladder_escalates_by_strike_count() -> None:
     ]
 
 
+def test_default_ladder_round_trips() -> None:
+    spec = "1:WARNING,2:FUNCTION_RESTRICTION,3:SUSPENSION,5:ACCOUNT_CLOSURE"
+    assert str(DEFAULT_LADDER) == spec
+    assert Ladder.parse(spec) == DEFAULT_LADDER
+    assert DEFAULT_LADDER.action_for(1000) is UserActionKind.ACCOUNT_CLOSURE
+    assert DEFAULT_LADDER.action_for(-1) is None
+
+
+def test_a_ladder_may_skip_measures() -> None:
+    ladder = Ladder(((3, UserActionKind.WARNING), (10, UserActionKind.ACCOUNT_CLOSURE)))
+    assert [ladder.action_for(n) for n in (2, 3, 9, 10)] == [
+        None,
+        UserActionKind.WARNING,
+        UserActionKind.WARNING,
+        UserActionKind.ACCOUNT_CLOSURE,
+    ]
+
+
 def test_parse_round_trips_and_is_case_insensitive() -> None:
     spec = "2:warning, 4:SUSPENSION"
     ladder = Ladder.parse(spec)
@@ -31,6 +51,9 @@ def test_parse_round_trips_and_is_case_insensitive() -> None:
     "spec",
     [
         "",
+        "1:WARNING,",
+        "-1:WARNING",
+        "1:WARNING;2:SUSPENSION",
         "1:WARNING,1:SUSPENSION",
         "2:SUSPENSION,3:WARNING",
         "0:WARNING",
@@ -42,6 +65,20 @@ def test_parse_round_trips_and_is_case_insensitive() -> None:
 def test_bad_ladders_fail_at_start(spec: str) -> None:
     with pytest.raises(ConfigError):
         Ladder.parse(spec)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        (),
+        ((0, UserActionKind.WARNING),),
+        ((2, UserActionKind.WARNING), (2, UserActionKind.SUSPENSION)),
+        ((1, UserActionKind.SUSPENSION), (2, UserActionKind.SUSPENSION)),
+    ],
+)
+def test_bad_ladders_built_in_code_fail_too(steps: Any) -> None:
+    with pytest.raises(ConfigError):
+        Ladder(steps)
 
 
 def test_strikes_count_once_per_violation_id() -> None:
