@@ -5,6 +5,7 @@ confluent-kafka, not Faust: these are plain clients any team could write against
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -22,21 +23,23 @@ from synthguard.settings import Settings
 from synthguard.streams.catalog import ARTIFACTS_SUBMITTED, TopicSpec
 from synthguard.streams.clients import confluent_config, producer_config
 
-_registry: FileSchemaRegistry | None = None
+
+@functools.cache
+def _schemas() -> FileSchemaRegistry:
+    return FileSchemaRegistry()
 
 
+@functools.cache
 def codec_for(spec: TopicSpec) -> AvroCodec:
-    global _registry  # noqa: PLW0603 - one parsed registry per process, read-only after
-    if _registry is None:
-        _registry = FileSchemaRegistry()
-    return AvroCodec(spec.subject, _registry)
+    """The codec for a topic's values (schemas are parsed once per process)."""
+    return AvroCodec(spec.subject, _schemas())
 
 
 class TopicWriter:
     """Encodes records with the topic's schema and produces them keyed by the catalog key."""
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
-        self._producer = Producer(producer_config(settings, bootstrap))
+        self._producer: Producer | None = Producer(producer_config(settings, bootstrap))
         self._errors: list[str] = []
         self._last: tuple[int, int] | None = None
 
@@ -64,11 +67,11 @@ class TopicWriter:
     def write_raw(self, topic: str, key: bytes | None, value: bytes | None) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+                self._client().produce(topic, value=value, key=key, on_delivery=self._delivered)
                 break
             except BufferError:
-                self._producer.poll(0.1)
-        self._producer.poll(0)
+                self._client().poll(0.1)
+        self._client().poll(0)
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -77,8 +80,19 @@ class TopicWriter:
             self._last = (msg.partition() or 0, msg.offset() or 0)
 
     def flush(self, timeout_s: float = 60.0) -> None:
-        if self._producer.flush(timeout_s) or self._errors:
+        if self._client().flush(timeout_s) or self._errors:
             raise BrokerError(f"not every record was delivered: {self._errors[:3]}")
+
+    def _client(self) -> Producer:
+        if self._producer is None:
+            raise BrokerError("this writer is closed", retryable=False)
+        return self._producer
+
+    def close(self) -> None:
+        """Flush, then let the client go before the broker does (idempotent)."""
+        if self._producer is not None:
+            self.flush()
+            self._producer = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,7 +227,7 @@ def run_pipeline(
 ) -> Summary:
     started = time.monotonic()
     say = progress or (lambda _msg: None)
-    out_dir = settings.home / "out"
+    out_dir = (settings.home / "out").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     envelopes = [envelope_from_json(a) for a in samples.load_artifacts()]
     with broker_for(settings) as bootstrap:
@@ -243,11 +243,12 @@ def run_pipeline(
             say(f"{workers} worker(s) ready; submitting {len(envelopes)} artifacts")
             for envelope in envelopes:
                 writer.write(catalog.ARTIFACTS_SUBMITTED, envelope)
-            writer.flush()
+            writer.close()
             summary = collect(
                 settings, bootstrap, {e["artifact_id"] for e in envelopes}, timeout_s, out_dir
             )
         finally:
+            writer.close()
             for proc in procs:
                 proc.stop()
     summary.elapsed_s = round(time.monotonic() - started, 2)

@@ -55,6 +55,13 @@ def records_for(
     )
 
 
+def verdict_of(settings: Settings, broker: str, writer: TopicWriter, source: Record) -> str:
+    """Submit one artifact and wait for its compliance record's verdict."""
+    writer.write_and_wait(catalog.ARTIFACTS_SUBMITTED, source)
+    [record] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {source["artifact_id"]})
+    return str(record["verdict"])
+
+
 def dig(record: Record, path: str) -> object:
     value: object = record
     for part in path.split("."):
@@ -174,40 +181,25 @@ def test_keyword_library_updates_live(
     user = verified_user(writer, worker)
     term = f"newterm{uuid.uuid4().hex[:6]}"
     text = f"Please review the {term} offer."
-    before = envelope(text, user)
-    writer.write_and_wait(catalog.ARTIFACTS_SUBMITTED, before)
-    [first] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {before["artifact_id"]})
-    assert first["verdict"] == "PUBLISHABLE"
+    assert verdict_of(settings, broker, writer, envelope(text, user)) == "PUBLISHABLE"
 
-    entry_id = add_keyword(writer, worker, term, "LOW")
-    during = envelope(text, user)
-    writer.write_and_wait(catalog.ARTIFACTS_SUBMITTED, during)
-    [second] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {during["artifact_id"]})
-    assert second["verdict"] == "HELD"  # LOW severity: held for a person, no strike
+    entry_id = add_keyword(writer, worker, term, "LOW")  # LOW: held for a person, no strike
+    assert verdict_of(settings, broker, writer, envelope(text, user)) == "HELD"
 
     partition, offset = writer.write_and_wait(catalog.REGISTRY_KEYWORDS, None, key=entry_id)
     wait_registry_applied(worker, catalog.REGISTRY_KEYWORDS.name, partition, offset)
-    after = envelope(text, user)
-    writer.write_and_wait(catalog.ARTIFACTS_SUBMITTED, after)
-    [third] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {after["artifact_id"]})
-    assert third["verdict"] == "PUBLISHABLE"
+    assert verdict_of(settings, broker, writer, envelope(text, user)) == "PUBLISHABLE"
 
 
 def test_realname_grant_takes_effect_without_restart(
     settings: Settings, broker: str, writer: TopicWriter, worker: WorkerProcess
 ) -> None:
     user = verified_user(writer, worker, status="UNVERIFIED")
-    first = envelope("第一条", user)
-    writer.write_and_wait(catalog.ARTIFACTS_SUBMITTED, first)
-    [blocked] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {first["artifact_id"]})
-    assert blocked["verdict"] == "BLOCKED"
+    assert verdict_of(settings, broker, writer, envelope("第一条", user)) == "BLOCKED"
     entry = {"user_id": user, "status": "VERIFIED", "method": "ID_CARD", "verified_at": now_ms()}
     partition, offset = writer.write_and_wait(catalog.REGISTRY_REALNAME, entry)
     wait_registry_applied(worker, catalog.REGISTRY_REALNAME.name, partition, offset)
-    second = envelope("第二条", user)
-    writer.write_and_wait(catalog.ARTIFACTS_SUBMITTED, second)
-    [admitted] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {second["artifact_id"]})
-    assert admitted["verdict"] == "PUBLISHABLE"
+    assert verdict_of(settings, broker, writer, envelope("第二条", user)) == "PUBLISHABLE"
 
 
 def test_redelivered_artifact_gets_exactly_one_compliance_record(
