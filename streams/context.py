@@ -12,6 +12,7 @@ import faust
 from faust.types import EventT
 
 from synthguard.codecs.avro import AvroCodec, FileSchemaRegistry, SchemaRegistry
+from synthguard.codecs.faust import codec_name, register_codecs
 from synthguard.dlq import DeadLetter, Retry, decide
 from synthguard.errors import DecodeError
 from synthguard.records import Record, StageOutput
@@ -30,9 +31,10 @@ class Context:
         self.app = app
         self.settings = settings
         self.schemas = registry or FileSchemaRegistry()
-        self.codecs = {s: AvroCodec(s, self.schemas) for s in self.schemas.subjects()}
-        # Raw bytes on the wire: decoding happens in `process`, so a bad message reaches the
-        # DLQ with its partition and offset instead of vanishing inside the consumer.
+        self.codecs = register_codecs(self.schemas)
+        # Read as raw bytes and decoded in `process`, so a bad message reaches the DLQ with its
+        # partition and offset instead of vanishing inside the consumer; sent through the
+        # `avro:<subject>` Faust codecs.
         self.topics = {
             spec.name: app.topic(
                 spec.name,
@@ -58,7 +60,9 @@ class Context:
     async def emit(self, spec: TopicSpec, record: Record) -> None:
         key = spec.key_of(record)
         await self.topics[spec.name].send(
-            key=None if key is None else key.encode("utf-8"), value=self.codec(spec).encode(record)
+            key=None if key is None else key.encode("utf-8"),
+            value=record,
+            value_serializer=codec_name(spec.subject),
         )
 
     async def route(self, output: StageOutput, forward_to: TopicSpec | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import urllib.request
 import uuid
 
 import pytest
@@ -287,3 +289,18 @@ def test_bad_input_is_dead_lettered_and_the_pipeline_goes_on(
     assert "IMAGE" in dead[keys["unsupported"]]["error"]
     [record] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {good["artifact_id"]})
     assert record["verdict"] == "PUBLISHABLE"
+
+
+def test_worker_serves_prometheus_metrics(
+    settings: Settings, broker: str, writer: TopicWriter, worker: WorkerProcess
+) -> None:
+    user = verified_user(writer, worker)
+    assert verdict_of(settings, broker, writer, envelope("指标测试。", user)) == "PUBLISHABLE"
+    url = f"http://127.0.0.1:{worker.web_port}/metrics/"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    processed = re.search(
+        r'synthguard_events_total\{outcome="processed",stage="text"\} (\S+)', text
+    )
+    assert processed is not None and float(processed.group(1)) >= 1
+    assert 'synthguard_stage_seconds_bucket{le="0.01",stage="text"}' in text

@@ -62,3 +62,29 @@ def test_dev_key_is_made_once_and_configured_keys_rotate(tmp_path: Path) -> None
         env={"SYNTHGUARD_LABEL_KEYS": f"k1:{k1},k2:{k2}", "SYNTHGUARD_LABEL_KEY_ID": "k1"}
     ).keyring()
     assert rotated.active == "k1" and set(rotated.key_ids) == {"k1", "k2"}
+
+
+def test_sasl_and_tls_settings_reach_every_client(tmp_path: Path) -> None:
+    from synthguard.streams.clients import aiokafka_kwargs, confluent_config, faust_credentials
+
+    settings = load_settings(
+        env={
+            "SYNTHGUARD_BROKER": "kafka://k1:9093",
+            "SYNTHGUARD_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "SYNTHGUARD_SASL_MECHANISM": "SCRAM-SHA-512",
+            "SYNTHGUARD_SASL_USERNAME": "svc",
+            "SYNTHGUARD_SASL_PASSWORD": "secret",
+        }
+    )
+    assert "secret" not in repr(settings)
+    config = confluent_config(settings, settings.bootstrap)
+    assert config["bootstrap.servers"] == "k1:9093"
+    assert (config["security.protocol"], config["sasl.mechanism"]) == (
+        "SASL_PLAINTEXT",
+        "SCRAM-SHA-512",
+    )
+    assert (config["sasl.username"], config["sasl.password"]) == ("svc", "secret")
+    kwargs = aiokafka_kwargs(settings)
+    assert kwargs["sasl_plain_username"] == "svc" and "ssl_context" not in kwargs
+    credentials = faust_credentials(settings)
+    assert (credentials.username, credentials.mechanism.value) == ("svc", "SCRAM-SHA-512")
