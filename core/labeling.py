@@ -39,16 +39,15 @@ class LabelPolicy:
     position: NoticePosition
 
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
 def mostly_cjk(text: str, sample: int = 400) -> bool:
-    """Pick the notice language from the text itself: Han characters against Latin words
-    (a word reads about as long as a character), over a sample."""
+    """Pick the notice language from the text itself: non-ASCII characters (Chinese, in
+    practice) against Latin words, over a sample. A word reads about as long as a character."""
     head = text[:sample]
-    han = len(_HAN.findall(head))
-    return han > 0 and han >= len(_LATIN_WORD.findall(head))
+    wide = len(head) - len(head.encode("ascii", "ignore"))
+    return wide > 0 and wide >= len(_LATIN_WORD.findall(head))
 
 
 def label_text_artifact(state: Record, policy: LabelPolicy) -> Record:

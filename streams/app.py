@@ -50,7 +50,7 @@ def faust_app(app_id: str, settings: Settings, bootstrap: str, web_port: int | N
 def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None) -> Pipeline:
     app = faust_app(settings.app_id, settings, bootstrap, web_port)
     ctx = Context(app, settings)
-    registries = RegistryReader(settings, bootstrap, ctx.codecs)
+    registries = RegistryReader(settings, bootstrap, ctx.codecs, ctx.emit_dead_letter)
     text.register(ctx, registries)
     users.register(ctx)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from synthguard.codecs.avro import AvroCodec
+from synthguard.dlq import MAX_ATTEMPTS, DeadLetter, decide
 from synthguard.errors import DecodeError
 from synthguard.records import Record
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
@@ -28,6 +29,7 @@ from synthguard.streams.clients import aiokafka_kwargs
 log = logging.getLogger(__name__)
 
 Apply = Callable[[str, Record | None], None]
+STAGE = "registry"
 
 
 class RealNameView(dict[str, Record]):
@@ -55,8 +57,15 @@ def keyword_applier(library: KeywordLibrary) -> Apply:
 
 
 class RegistryReader:
-    def __init__(self, settings: Settings, bootstrap: str, codecs: dict[str, AvroCodec]):
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        codecs: dict[str, AvroCodec],
+        dead_letter: Callable[[DeadLetter], Awaitable[None]],
+    ):
         self.settings = settings
+        self._dead_letter = dead_letter
         self.bootstrap = bootstrap
         self.realname = RealNameView()
         self.keywords = KeywordLibrary()
@@ -72,7 +81,7 @@ class RegistryReader:
         self.ready = asyncio.Event()
         self.rejected = 0
 
-    def _apply(self, message: Any) -> None:
+    async def _apply(self, message: Any) -> None:
         spec, apply = self._appliers[message.topic]
         key = message.key.decode("utf-8") if message.key else ""
         try:
@@ -81,7 +90,7 @@ class RegistryReader:
             )
             apply(key, value)
         except (DecodeError, ValueError, KeyError) as exc:
-            # A bad registry entry must not stop the pipeline; it is logged and counted.
+            # A bad registry entry must not stop the pipeline: dead-lettered, and counted.
             self.rejected += 1
             log.error(
                 "registry %s[%s]@%s rejected: %s",
@@ -90,6 +99,18 @@ class RegistryReader:
                 message.offset,
                 exc,
             )
+            decision = decide(
+                exc,
+                MAX_ATTEMPTS,
+                stage=STAGE,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                payload=message.value,
+            )
+            if isinstance(decision, DeadLetter):
+                await self._dead_letter(decision)
         self.positions[message.topic][message.partition] = message.offset + 1
 
     async def run(self) -> None:
@@ -129,7 +150,7 @@ class RegistryReader:
         batches = await consumer.getmany(timeout_ms=200)
         for messages in batches.values():
             for message in messages:
-                self._apply(message)
+                await self._apply(message)
 
     def status(self) -> dict[str, Any]:
         return {

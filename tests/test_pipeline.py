@@ -304,3 +304,19 @@ def test_worker_serves_prometheus_metrics(
     )
     assert processed is not None and float(processed.group(1)) >= 1
     assert 'synthguard_stage_seconds_bucket{le="0.01",stage="text"}' in text
+
+
+def test_bad_registry_entries_are_dead_lettered_and_later_ones_apply(
+    settings: Settings, broker: str, writer: TopicWriter, worker: WorkerProcess
+) -> None:
+    key = f"kw-bad-{uuid.uuid4().hex[:6]}"
+    writer.write_raw(catalog.REGISTRY_KEYWORDS.name, key.encode(), b"\x00garbage")
+    term = f"after{uuid.uuid4().hex[:6]}"
+    add_keyword(writer, worker, term, "HIGH")  # waits until the worker has applied it
+    [letter] = records_for(settings, broker, catalog.DLQ, {key}, field="key")
+    assert (letter["stage"], letter["topic"]) == ("registry", catalog.REGISTRY_KEYWORDS.name)
+    assert letter["payload_excerpt"] == b"\x00garbage"
+    user = verified_user(writer, worker)
+    assert verdict_of(settings, broker, writer, envelope(f"买{term}", user)) == "BLOCKED"
+    status = worker.status()
+    assert status is not None and status["rejected"] >= 1
