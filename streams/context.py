@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -22,8 +22,6 @@ from synthguard.streams.catalog import TopicSpec
 from synthguard.streams.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
-
-StageFn = Callable[[Record], StageOutput]
 
 
 class Context:
@@ -91,7 +89,7 @@ class Context:
         event: EventT[Any],
         stage: str,
         source: TopicSpec,
-        handle: Callable[[Record], Any],
+        handle: Callable[[Record], Awaitable[None]],
     ) -> None:
         """Decode one event and run `handle` on it, retrying or dead-lettering on failure."""
         message = event.message
@@ -105,8 +103,6 @@ class Context:
                     raise DecodeError(f"{source.name}: empty value (tombstone) on a data topic")
                 record = self.codec(source).decode(payload)
                 await handle(record)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # noqa: BLE001 - one policy for every failure: synthguard.dlq
                 decision = decide(
                     exc,
