@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import faust
-
 from synthguard.settings import load_settings
-from synthguard.streams.app import faust_app
+from synthguard.streams.app import faust_app, quiet_worker
 
 SOURCE, SINK = "bench.passthrough.in", "bench.passthrough.out"
 
@@ -27,7 +25,7 @@ def main(bootstrap: str, home: str, web_port: int) -> None:
         async for event in stream.events():
             await sink.send(key=event.key, value=event.value)
 
-    faust.Worker(app, loglevel="warn", quiet=True).execute_from_commandline()
+    quiet_worker(app, "warn").execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -61,11 +61,16 @@ def is_explicit_notice(prompt: str) -> bool:
 
 def find_explicit_label(text: str) -> NoticePosition | None:
     """Where a visible AI label sits: START, END, BOTH, or None when neither end has one."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
+    stripped = text.strip()
+    if not stripped:
         return None
-    at_start = is_explicit_notice(lines[0][:EXPLICIT_WINDOW_CHARS])
-    at_end = is_explicit_notice(lines[-1][-EXPLICIT_WINDOW_CHARS:])
+    # Only the first and last non-blank lines count, and only a window of each: slice before
+    # splitting so a long text costs no more than a short one.
+    span = 4 * EXPLICIT_WINDOW_CHARS
+    first = stripped[:span].splitlines()[0].strip()[:EXPLICIT_WINDOW_CHARS]
+    last = stripped[-span:].splitlines()[-1].strip()[-EXPLICIT_WINDOW_CHARS:]
+    at_start = is_explicit_notice(first)
+    at_end = is_explicit_notice(last)
     if at_start and at_end:
         return NoticePosition.BOTH
     if at_start:
