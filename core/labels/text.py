@@ -132,7 +132,9 @@ def label_text(
     final = text if notice is None else apply_notice(text, notice, position)
     digest = content_digest(text_bytes(final))
     record = sign_producer(AigcRecord(label, producer, produce_id), digest, keyring)
-    return LabeledText(final, record, has_explicit_label(final), digest.hex())
+    # apply_notice has checked the notice; without one, the text may carry its own.
+    explicit = notice is not None or has_explicit_label(final)
+    return LabeledText(final, record, explicit, digest.hex())
 
 
 class MalformedRecordError(LabelError):
