@@ -9,12 +9,13 @@ readable after a backward-compatible change.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import fastavro
 from fastavro.types import Schema
@@ -132,6 +133,15 @@ class AvroCodec:
         if not isinstance(value, dict):
             raise DecodeError(f"{self.subject}: not a record")
         return value
+
+    def with_defaults(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """`record` with the schema's defaults for the top-level fields it leaves out."""
+        filled = dict(record)
+        schema = cast(dict[str, Any], self._reader.schema)  # every subject is a record
+        for field in schema["fields"]:
+            if field["name"] not in filled and "default" in field:
+                filled[field["name"]] = copy.deepcopy(field["default"])
+        return filled
 
     def validate(self, record: Mapping[str, Any]) -> None:
         """Raise ValidationError naming the first bad field (used for JSON input)."""

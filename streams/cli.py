@@ -77,25 +77,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if not summary.unaccounted else 1
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
-    from synthguard.streams.client import TopicWriter, read_envelope_file
+def _publish(args: argparse.Namespace, spec: catalog.TopicSpec, command: str) -> int:
+    """Validate a JSON Lines file against the topic's schema and write it; bad lines by number."""
+    from synthguard.streams.client import TopicWriter, read_record_file
 
     settings = _settings(args)
-    envelopes, bad = read_envelope_file(Path(args.file))
+    records, bad = read_record_file(spec, Path(args.file))
     for line in bad:
         print(f"{args.file}:{line.line}: {line.error}", file=sys.stderr)
     if bad and not args.skip_bad:
         print(
-            f"nothing submitted: {len(bad)} bad line(s) (--skip-bad submits the rest)",
+            f"nothing written: {len(bad)} bad line(s) (--skip-bad writes the rest)",
             file=sys.stderr,
         )
         return 1
-    writer = TopicWriter(settings, _external_bootstrap(settings, "submit"))
-    for envelope in envelopes:
-        writer.write(catalog.ARTIFACTS_SUBMITTED, envelope)
-    writer.flush()
-    print(f"submitted {len(envelopes)} artifact(s) to {catalog.ARTIFACTS_SUBMITTED.name}")
+    writer = TopicWriter(settings, _external_bootstrap(settings, command))
+    for record in records:
+        writer.write(spec, record)
+    writer.close()
+    print(f"wrote {len(records)} record(s) to {spec.name}")
     return 0 if not bad else 1
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    return _publish(args, catalog.ARTIFACTS_SUBMITTED, "submit")
+
+
+def _registry_topic(name: str) -> catalog.TopicSpec:
+    try:
+        spec = catalog.topic(name)
+    except KeyError as exc:
+        raise SynthguardError(str(exc.args[0])) from None
+    if spec.cleanup is not catalog.Cleanup.COMPACT:
+        raise SynthguardError(f"{name} is not a registry (compacted) topic")
+    return spec
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    spec = _registry_topic(args.topic)
+    if args.action == "put":
+        return _publish(args, spec, "registry put")
+    from synthguard.streams.client import TopicWriter
+
+    settings = _settings(args)
+    writer = TopicWriter(settings, _external_bootstrap(settings, "registry delete"))
+    for key in args.keys:
+        writer.write(spec, None, key=key)  # a tombstone: compaction forgets the entry
+    writer.close()
+    print(f"deleted {len(args.keys)} key(s) from {spec.name}")
+    return 0
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
@@ -207,6 +237,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--skip-bad", action="store_true", help="submit the good lines anyway")
     s.set_defaults(fn=cmd_submit)
+
+    registries = [spec.name for spec in catalog.CATALOG if spec.cleanup is catalog.Cleanup.COMPACT]
+    s = sub.add_parser("registry", help="add or delete registry entries (real names, keywords)")
+    actions = s.add_subparsers(dest="action", required=True)
+    put = actions.add_parser("put", help="write entries from a JSON Lines file")
+    put.add_argument("topic", help=", ".join(registries))
+    put.add_argument("file")
+    put.add_argument("--skip-bad", action="store_true", help="write the good lines anyway")
+    delete = actions.add_parser("delete", help="delete entries by key (tombstones)")
+    delete.add_argument("topic", help=", ".join(registries))
+    delete.add_argument("keys", nargs="+")
+    s.set_defaults(fn=cmd_registry)
 
     s = sub.add_parser("tail", help="print a topic's records, decoded")
     s.add_argument("topic", help=", ".join(spec.name for spec in catalog.CATALOG))

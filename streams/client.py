@@ -101,27 +101,20 @@ class BadLine:
     error: str
 
 
-def envelope_from_json(data: dict[str, Any]) -> Record:
-    """A JSON envelope as a user writes it: defaults filled, then validated against Avro."""
-    record = dict(data)
-    record.setdefault("submitted_at", now_ms())
-    for name, default in (
-        ("declared_ai", True),
-        ("title", None),
-        ("text", None),
-        ("blob", None),
-        ("biometric_subjects", []),
-        ("is_news", False),
-        ("news_source", None),
-        ("existing_label", None),
-        ("attributes", {}),
-    ):
-        record.setdefault(name, default)
-    codec_for(ARTIFACTS_SUBMITTED).validate(record)
+def record_from_json(spec: TopicSpec, data: dict[str, Any]) -> Record:
+    """A record as a user writes it in JSON: schema defaults filled, then validated."""
+    codec = codec_for(spec)
+    record = codec.with_defaults(data)
+    codec.validate(record)
     return record
 
 
-def read_envelopes(lines: Iterable[bytes]) -> tuple[list[Record], list[BadLine]]:
+def envelope_from_json(data: dict[str, Any]) -> Record:
+    return record_from_json(ARTIFACTS_SUBMITTED, {"submitted_at": now_ms(), **data})
+
+
+def read_records(spec: TopicSpec, lines: Iterable[bytes]) -> tuple[list[Record], list[BadLine]]:
+    """JSON Lines for `spec`'s topic: the good records, and each bad line with its number."""
     good, bad = [], []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -130,7 +123,10 @@ def read_envelopes(lines: Iterable[bytes]) -> tuple[list[Record], list[BadLine]]
             data = orjson.loads(line)
             if not isinstance(data, dict):
                 raise ValidationError("a line must be one JSON object")
-            good.append(envelope_from_json(data))
+            if spec is ARTIFACTS_SUBMITTED:
+                good.append(envelope_from_json(data))
+            else:
+                good.append(record_from_json(spec, data))
         except orjson.JSONDecodeError as exc:
             bad.append(BadLine(number, f"invalid JSON: {exc}"))
         except SynthguardError as exc:
@@ -138,9 +134,9 @@ def read_envelopes(lines: Iterable[bytes]) -> tuple[list[Record], list[BadLine]]
     return good, bad
 
 
-def read_envelope_file(path: Path) -> tuple[list[Record], list[BadLine]]:
+def read_record_file(spec: TopicSpec, path: Path) -> tuple[list[Record], list[BadLine]]:
     with path.open("rb") as fh:
-        return read_envelopes(fh)
+        return read_records(spec, fh)
 
 
 class TopicReader:

@@ -65,14 +65,23 @@ def read_until(
     raise AssertionError(f"{spec.name}: gave up after {timeout_s}s with {len(found)} records")
 
 
+def wait_for_worker(
+    worker: WorkerProcess, ready: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0
+) -> dict[str, Any]:
+    """Poll the worker's /registry/ status until `ready` holds; returns that status."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = worker.status()
+        if status and ready(status):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"worker status never satisfied the condition: {worker.status()}")
+
+
 def wait_registry_applied(
     worker: WorkerProcess, topic: str, partition: int, offset: int, timeout_s: float = 30.0
 ) -> None:
     """Until the worker's registry view has applied `offset` of `topic[partition]`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = worker.status()
-        if status and status["positions"][topic].get(str(partition), 0) > offset:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"worker did not apply {topic}[{partition}]@{offset}")
+    wait_for_worker(
+        worker, lambda s: s["positions"][topic].get(str(partition), 0) > offset, timeout_s
+    )

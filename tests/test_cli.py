@@ -7,15 +7,17 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
-from helpers import read_until
+from helpers import envelope, read_until, wait_for_worker
 
 from synthguard import samples
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
 from synthguard.settings import Settings
 from synthguard.streams import catalog
+from synthguard.streams.client import TopicWriter
 from synthguard.streams.runner import WorkerProcess
 
 
@@ -30,6 +32,20 @@ def synthguard(
         timeout=timeout,
         check=False,
     )
+
+
+def verdict_of(settings: Settings, broker: str, source: dict[str, Any]) -> str:
+    writer = TopicWriter(settings, broker)
+    writer.write(catalog.ARTIFACTS_SUBMITTED, source)
+    writer.close()
+    [record] = read_until(
+        settings,
+        broker,
+        catalog.REPORTS_COMPLIANCE,
+        bool,
+        match=lambda r: r["artifact_id"] == source["artifact_id"],
+    )
+    return str(record["verdict"])
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -97,10 +113,10 @@ def test_submit_reports_bad_lines_and_tail_prints_decoded_records(
     refused = synthguard("submit", str(path), env=env_for(settings))
     assert refused.returncode == 1
     assert f"{path}:2: invalid JSON" in refused.stderr
-    assert f"{path}:3: " in refused.stderr and "nothing submitted" in refused.stderr
+    assert f"{path}:3: " in refused.stderr and "nothing written" in refused.stderr
 
     partial = synthguard("submit", str(path), "--skip-bad", env=env_for(settings))
-    assert partial.returncode == 1 and "submitted 2 artifact(s)" in partial.stdout
+    assert partial.returncode == 1 and "wrote 2 record(s) to artifacts.submitted" in partial.stdout
     read_until(
         settings,
         broker,
@@ -126,6 +142,41 @@ def test_submit_reports_bad_lines_and_tail_prints_decoded_records(
 
     unknown = synthguard("tail", "no.such.topic", env=env_for(settings))
     assert unknown.returncode == 2 and "unknown topic" in unknown.stderr
+
+
+def test_registry_put_and_delete_take_effect_in_the_running_worker(
+    settings: Settings, broker: str, worker: WorkerProcess, tmp_path: Path
+) -> None:
+    user, entry_id, term = (f"{p}-{uuid.uuid4().hex[:8]}" for p in ("u", "kw", "cliterm"))
+    env = env_for(settings)
+    users = tmp_path / "users.jsonl"
+    users.write_bytes(orjson.dumps({"user_id": user, "status": "VERIFIED", "method": "PHONE"}))
+    keywords = tmp_path / "keywords.jsonl"
+    good = {"entry_id": entry_id, "term": term, "category": "t", "severity": "HIGH"}
+    keywords.write_bytes(orjson.dumps(good) + b'\n{"entry_id": "x"}\n')
+    # Tests run one at a time, so nothing else changes the worker's registries meanwhile.
+    before = wait_for_worker(worker, lambda _s: True)
+
+    assert synthguard("registry", "put", "registry.realname", str(users), env=env).returncode == 0
+    refused = synthguard("registry", "put", "registry.keywords", str(keywords), env=env)
+    assert refused.returncode == 1 and f"{keywords}:2: " in refused.stderr
+    partial = synthguard(
+        "registry", "put", "registry.keywords", str(keywords), "--skip-bad", env=env
+    )
+    assert "wrote 1 record(s) to registry.keywords" in partial.stdout
+    added = wait_for_worker(
+        worker,
+        lambda s: s["users"] > before["users"] and s["keywords"] > before["keywords"],
+    )
+    assert verdict_of(settings, broker, envelope(f"offer: {term}", user)) == "BLOCKED"
+
+    deleted = synthguard("registry", "delete", "registry.keywords", entry_id, env=env)
+    assert deleted.returncode == 0 and "deleted 1 key(s)" in deleted.stdout
+    wait_for_worker(worker, lambda s: s["keywords"] < added["keywords"])
+    assert verdict_of(settings, broker, envelope(f"offer: {term}", user)) == "PUBLISHABLE"
+
+    not_registry = synthguard("registry", "delete", "reports.alerts", "x", env=env)
+    assert not_registry.returncode == 2 and "not a registry" in not_registry.stderr
 
 
 def test_topics_create_twice_changes_nothing(settings: Settings) -> None:
