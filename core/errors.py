@@ -11,6 +11,18 @@ class SynthguardError(Exception):
         if retryable is not None:
             self.retryable = retryable
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Media work runs in worker processes and its errors come back pickled; rebuild from
+        # the message and attributes so subclasses may take any constructor arguments.
+        return (_rebuild, (type(self), str(self), self.__dict__))
+
+
+def _rebuild(cls: type[SynthguardError], message: str, state: dict[str, object]) -> SynthguardError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
 
 class ConfigError(SynthguardError):
     """A setting is missing or invalid; raised at start, never mid-stream."""
