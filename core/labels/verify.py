@@ -19,6 +19,8 @@ from synthguard.labels.text import (
 class LabelStatus(StrEnum):
     INTACT = "intact"  # a signature we hold matches the content and the record
     ALTERED = "altered"  # a record is there but does not match (or cannot be read)
+    # Media only: the record is gone (or never was) but our invisible watermark is in the pixels.
+    WATERMARK_ONLY = "watermark_only"
     EXPLICIT_ONLY = "explicit_only"  # record stripped, the visible label is still there
     UNLABELED = "unlabeled"  # neither a record nor a visible label
     UNKNOWN_KEY = "unknown_key"  # signed with a key id we do not hold: cannot tell
@@ -61,7 +63,7 @@ def verify_text(text: str, record: AigcRecord | None, keyring: Keyring) -> Verif
             LabelStatus.UNLABELED, None, False, "no AIGC record, no visible AI label"
         )
     signatures = check(record, content_digest(text_bytes(text)), keyring)
-    status, detail = _classify(signatures)
+    status, detail = classify_signatures(signatures)
     return Verification(
         status, record, explicit, detail, signatures.producer, signatures.propagator
     )
@@ -78,7 +80,8 @@ def verify_file(path: Path, keyring: Keyring) -> Verification:
     return verify_text(text, record, keyring)
 
 
-def _classify(signatures: SignatureCheck) -> tuple[LabelStatus, str]:
+def classify_signatures(signatures: SignatureCheck) -> tuple[LabelStatus, str]:
+    """The verdict a record's two reserved codes give, for any modality."""
     producer, propagator = signatures.producer, signatures.propagator
     producer_key, propagator_key = signatures.producer_kid, signatures.propagator_kid
     # Any mismatch wins: one valid signature does not excuse an altered other half.
