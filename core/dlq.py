@@ -51,10 +51,20 @@ def decide(
             "offset": offset,
             "key": None if key is None else key.decode("utf-8", "replace"),
             "error_type": type(exc).__name__,
-            "error": str(exc)[:2000] or repr(exc),
+            "error": _describe(exc),
             "retryable": is_retryable(exc),
             "payload_size": len(payload),
             "payload_excerpt": payload[:EXCERPT_BYTES],
             "at": now_ms(),
         }
     )
+
+
+def _describe(exc: Exception) -> str:
+    """The message, led by the machine reason code where the error has one (MediaError,
+    BlobError), so DLQ consumers can group letters without parsing prose."""
+    text = str(exc) or repr(exc)
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and not text.startswith(reason):
+        text = f"{reason}: {text}"
+    return text[:2000]

@@ -23,11 +23,11 @@ from synthguard.records import (
 )
 
 STAGE = "intake"
-SUPPORTED_MODALITIES = frozenset({"TEXT"})
+SUPPORTED_MODALITIES = frozenset({"TEXT", "IMAGE"})
 MAX_ID_LENGTH = 128
 
 
-def validate_envelope(envelope: Record, max_text_bytes: int) -> None:
+def validate_envelope(envelope: Record, max_text_bytes: int, max_blob_bytes: int) -> None:
     """Raise ValidationError (not retryable: dead-lettered) for envelopes no stage can use."""
     for name in ("artifact_id", "provider_id", "service_id", "user_id"):
         value = envelope[name]
@@ -36,6 +36,9 @@ def validate_envelope(envelope: Record, max_text_bytes: int) -> None:
     modality = envelope["modality"]
     if modality not in SUPPORTED_MODALITIES:
         raise ValidationError(f"modality {modality} is not handled by this pipeline version")
+    if modality == "IMAGE":
+        _validate_blob(envelope.get("blob"), max_blob_bytes)
+        return
     text = envelope.get("text")
     if text is None:
         raise ValidationError("a TEXT artifact needs inline text")
@@ -48,9 +51,26 @@ def validate_envelope(envelope: Record, max_text_bytes: int) -> None:
         )
 
 
-def admit(envelope: Record, realname: Mapping[str, Record], max_text_bytes: int) -> StageOutput:
+def _validate_blob(blob: Record | None, max_blob_bytes: int) -> None:
+    # Media rides by claim check: the envelope names where it lies, never carries it.
+    if blob is None:
+        raise ValidationError("an IMAGE artifact needs a blob reference (uri, sha256, size, mime)")
+    if not blob["mime"].lower().startswith("image/"):
+        raise ValidationError(f"an IMAGE artifact's blob has mime {blob['mime']!r}, not image/*")
+    if not 0 < blob["size"] <= max_blob_bytes:
+        raise ValidationError(
+            f"blob size {blob['size']} is outside 1..{max_blob_bytes} bytes (max_blob_bytes)"
+        )
+
+
+def admit(
+    envelope: Record,
+    realname: Mapping[str, Record],
+    max_text_bytes: int,
+    max_blob_bytes: int,
+) -> StageOutput:
     """Art. 9 gate. `realname` is the live registry view: user_id -> RealNameEntry."""
-    validate_envelope(envelope, max_text_bytes)
+    validate_envelope(envelope, max_text_bytes, max_blob_bytes)
     state = new_state(envelope)
     user_id = envelope["user_id"]
     entry = realname.get(user_id)

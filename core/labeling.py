@@ -81,22 +81,23 @@ def label_text_artifact(state: Record, policy: LabelPolicy) -> Record:
             Outcome.APPLIED,
             f"AIGC record Label={record.label.value} ProduceID={record.produce_id}",
         ),
-        check(
-            "Art. 17",
-            "label.explicit",
-            STAGE,
-            Outcome.APPLIED if explicit else Outcome.NOT_APPLICABLE,
-            f"notice {notice!r} at {policy.position.value} for {kind}"
-            if explicit
-            else f"{kind} is not an Art. 17 (1)-(5) service; visible label offered, not forced",
-        ),
-        check(
-            "Art. 18",
-            "label.signature",
-            STAGE,
-            Outcome.APPLIED,
-            f"signed with key {policy.keyring.active} over sha256 {labeled.digest_hex[:16]}…",
-        ),
+        explicit_check(kind, f"notice {notice!r} at {policy.position.value}" if explicit else None),
+        signature_check(policy.keyring, f"sha256 {labeled.digest_hex[:16]}…"),
     ]
     state["stages"][STAGE] = now_ms()
     return state
+
+
+def explicit_check(kind: str, applied: str | None) -> Record:
+    """The Art. 17 check: `applied` says what visible label went on, None when `kind` is not
+    one of Art. 17 (1)-(5)."""
+    if applied is None:
+        detail = f"{kind} is not an Art. 17 (1)-(5) service; visible label offered, not forced"
+        return check("Art. 17", "label.explicit", STAGE, Outcome.NOT_APPLICABLE, detail)
+    return check("Art. 17", "label.explicit", STAGE, Outcome.APPLIED, f"{applied} for {kind}")
+
+
+def signature_check(keyring: Keyring, over: str) -> Record:
+    """The Art. 18 check: which key signed, over what."""
+    detail = f"signed with key {keyring.active} over {over}"
+    return check("Art. 18", "label.signature", STAGE, Outcome.APPLIED, detail)

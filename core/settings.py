@@ -18,6 +18,7 @@ import orjson
 from synthguard.errors import ConfigError
 from synthguard.labels.signing import Keyring
 from synthguard.labels.text import NoticePosition
+from synthguard.labels.visible import Corner
 from synthguard.review.ladder import Ladder
 
 EMBEDDED = "embedded"
@@ -53,6 +54,21 @@ class Settings:
     notice_position: NoticePosition = NoticePosition.START
     ladder: str = "1:WARNING,2:FUNCTION_RESTRICTION,3:SUSPENSION,5:ACCOUNT_CLOSURE"
     max_text_bytes: int = 1_000_000
+    blob_store: str = ""
+    """Claim-check store for media: a folder, file:///path or s3://bucket/prefix?endpoint=URL
+    (any S3-compatible store); empty = `home`/blobs."""
+    max_blob_bytes: int = 100_000_000
+    max_image_pixels: int = 50_000_000
+    """Decompression-bomb guard: refused from the header, before any pixel is decoded."""
+    media_workers: int = 2
+    """Processes that decode, label and watermark media beside each worker's event loop."""
+    image_notice: str = "AI生成"
+    """Visible image label (Art. 17); must hold "AI"/"人工智能" and "生成"/"合成"."""
+    image_notice_corner: Corner = Corner.BOTTOM_RIGHT
+    scene_prompt: str = "本场景由人工智能生成"
+    """Start-screen prompt for virtual scenes and digital humans (Art. 17 (4))."""
+    propagator_id: str = "synthguard-dev"
+    """ContentPropagator code written when we spread content others produced (GB 45438)."""
     session_timeout_s: float = 10.0
     """Short on purpose: Tansu holds JoinGroup for half the session timeout."""
     fetch_max_wait_ms: int = 10
@@ -72,8 +88,9 @@ class Settings:
             )
         if self.partitions < 1 or self.replication < 1:
             raise ConfigError("partitions and replication must be >= 1")
-        if self.max_text_bytes < 1:
-            raise ConfigError("max_text_bytes must be >= 1")
+        for name in ("max_text_bytes", "max_blob_bytes", "max_image_pixels", "media_workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
         self.user_ladder  # noqa: B018 - parse now so a bad ladder fails at start
 
     @property
@@ -98,6 +115,9 @@ class Settings:
         if self.label_keys:
             return Keyring.from_spec(self.label_keys, self.label_key_id or None)
         return _dev_keyring(self.home)
+
+    def blob_store_spec(self) -> str:
+        return self.blob_store or str((self.home / "blobs").resolve())
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables, to hand to worker processes."""

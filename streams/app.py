@@ -11,7 +11,8 @@ import faust
 from faust.web import Request, Response, View
 
 from synthguard.settings import Settings
-from synthguard.streams.agents import text, users
+from synthguard.streams.agents import artifacts, users
+from synthguard.streams.agents.media import MediaPool
 from synthguard.streams.clients import faust_credentials
 from synthguard.streams.context import Context
 from synthguard.streams.registry import RegistryReader
@@ -51,8 +52,13 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
     app = faust_app(settings.app_id, settings, bootstrap, web_port)
     ctx = Context(app, settings)
     registries = RegistryReader(settings, bootstrap, ctx.codecs, ctx.emit_dead_letter)
-    text.register(ctx, registries)
+    media = MediaPool(settings)
+    artifacts.register(ctx, registries, media)
     users.register(ctx)
+
+    @app.on_before_shutdown.connect
+    async def stop_media(*args: Any, **kwargs: Any) -> None:
+        media.close()  # after the consumer stopped: no job is waiting on it any more
 
     async def read_registries() -> None:
         await registries.run()

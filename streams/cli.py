@@ -168,13 +168,70 @@ def _json_default(value: Any) -> Any:
     raise TypeError
 
 
+def _file_kind(path: Path, data: bytes) -> str:
+    """image / scene / text, from the bytes first (a .txt that is really a PNG is an image)."""
+    from synthguard.media.image_io import sniff_format
+
+    if sniff_format(data) is not None:
+        return "image"
+    if data[:4] == b"glTF" or path.suffix.lower() in {".gltf", ".glb"}:
+        return "scene"
+    return "text"
+
+
 def cmd_label(args: argparse.Namespace) -> int:
-    from synthguard.labeling import EXPLICIT_LABEL_KINDS, mostly_cjk
-    from synthguard.labels.text import write_labeled_file
+    from synthguard.labeling import EXPLICIT_LABEL_KINDS
 
     settings = _settings(args)
     source = Path(args.file)
+    data = source.read_bytes()
     explicit = args.service_kind in EXPLICIT_LABEL_KINDS
+    produce_id = args.produce_id or source.name
+    kind = _file_kind(source, data)
+    if kind == "text":
+        return _label_text(args, settings, source, explicit, produce_id)
+    if kind == "image":
+        from synthguard.labels.image import label_image
+
+        image = label_image(
+            data,
+            produce_id=produce_id,
+            producer=settings.producer_id,
+            keyring=settings.keyring(),
+            notice=settings.image_notice if explicit else None,
+            corner=settings.image_notice_corner,
+            max_pixels=settings.max_image_pixels,
+        )
+        out, record, digest = image.data, image.record, image.digest_hex
+        wm = image.watermark_id
+        extra = f"format={image.format} watermark=" + (
+            "none (under one 128 px tile)" if wm is None else f"{wm:016x}"
+        )
+    else:
+        from synthguard.labels.scene import label_scene
+
+        scene = label_scene(
+            data,
+            produce_id=produce_id,
+            producer=settings.producer_id,
+            keyring=settings.keyring(),
+            prompt=settings.scene_prompt if explicit else None,
+        )
+        out, record, digest, extra = scene.data, scene.record, scene.digest_hex, "glTF"
+    Path(args.out).write_bytes(out)
+    print(
+        f"labeled {args.out}: {extra} explicit={explicit} "
+        f"ProduceID={record.produce_id} sha256={digest}"
+    )
+    return 0
+
+
+def _label_text(
+    args: argparse.Namespace, settings: Settings, source: Path, explicit: bool, produce_id: str
+) -> int:
+    from synthguard.labeling import mostly_cjk
+    from synthguard.labels.text import write_labeled_file
+
     notice = None
     if explicit:
         text = source.read_text("utf-8", errors="replace")
@@ -182,7 +239,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     labeled = write_labeled_file(
         source,
         Path(args.out),
-        produce_id=args.produce_id or source.name,
+        produce_id=produce_id,
         producer=settings.producer_id,
         keyring=settings.keyring(),
         notice=notice,
@@ -196,13 +253,33 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from synthguard.labels.verify import verify_file
+    settings = _settings(args)
+    path = Path(args.file)
+    data = path.read_bytes()
+    kind = _file_kind(path, data)
+    result: Any
+    if kind == "image":
+        from synthguard.labels.image import verify_image
 
-    result = verify_file(Path(args.file), _settings(args).keyring())
-    if args.json:
-        print(orjson.dumps(result.to_json_dict()).decode())
+        result = verify_image(
+            data,
+            settings.keyring(),
+            notice=settings.image_notice,
+            max_pixels=settings.max_image_pixels,
+        )
+    elif kind == "scene":
+        from synthguard.labels.scene import verify_scene
+
+        result = verify_scene(data, settings.keyring())
     else:
-        print(f"{result.status.value}: {result.detail}")
+        from synthguard.labels.verify import verify_file
+
+        result = verify_file(path, settings.keyring())
+    report = {"kind": kind, **result.to_json_dict()}
+    if args.json:
+        print(orjson.dumps(report).decode())
+    else:
+        print(f"{report['status']}: {report['detail']}")
     return 0
 
 
@@ -259,13 +336,17 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(fn=cmd_tail)
 
-    s = sub.add_parser("label", help="label a text file (.txt sidecar or .md front matter)")
+    s = sub.add_parser(
+        "label",
+        help="label a file: image (PNG/JPEG/WebP), glTF/GLB scene, or text (.md front matter, "
+        ".txt sidecar)",
+    )
     s.add_argument("file")
     s.add_argument("--out", required=True)
     s.add_argument(
         "--service-kind",
         default="WRITING",
-        help="Art. 17 service kind; decides the visible notice (default WRITING)",
+        help="Art. 17 service kind; decides whether a visible label is added (default WRITING)",
     )
     s.add_argument("--produce-id", default=None, help="ProduceID (default: the file name)")
     s.set_defaults(fn=cmd_label)

@@ -22,9 +22,12 @@ from typing import Any
 import orjson
 
 from synthguard import samples
+from synthguard.blobs import BlobRef, BlobStore, open_store
 from synthguard.errors import BrokerError
 from synthguard.labels.aigc import AigcRecord
+from synthguard.media.image_io import sniff_format
 from synthguard.records import Record
+from synthguard.samples.images import image_artifacts
 from synthguard.settings import EMBEDDED, Settings
 from synthguard.streams import catalog
 from synthguard.streams.admin import create_topics
@@ -128,6 +131,10 @@ class Summary:
     publishable: int = 0
     labeled: int = 0
     explicit_labels: int = 0
+    images: int = 0
+    watermarked: int = 0
+    propagated: int = 0
+    tampered: int = 0
     flagged: int = 0
     dlq: int = 0
     alerts: int = 0
@@ -147,12 +154,20 @@ class Summary:
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+@dataclass(frozen=True)
+class Output:
+    """Where `synthguard run` writes what the platform would publish."""
+
+    folder: Path
+    store: BlobStore
+
+
 def collect(
-    settings: Settings, bootstrap: str, expected: set[str], timeout_s: float, out_dir: Path
+    settings: Settings, bootstrap: str, expected: set[str], timeout_s: float, out: Output
 ) -> Summary:
     """Read the report topics until every expected artifact has a record or a dead letter,
     then until the trailing records (alerts, user actions) have been quiet for SETTLE_S."""
-    summary = Summary(submitted=len(expected), output_dir=str(out_dir))
+    summary = Summary(submitted=len(expected), output_dir=str(out.folder))
     specs = {
         spec.name: spec
         for spec in (
@@ -174,7 +189,7 @@ def collect(
             record = decode_message(specs[topic], message)
             if record is not None:
                 seen[topic] += 1
-                take(summary, topic, record, pending, out_dir)
+                take(summary, topic, record, pending, out)
             if (not pending and seen[catalog.ARTIFACTS_REVIEWED.name] >= summary.publishable) or (
                 time.monotonic() > deadline
             ):
@@ -192,20 +207,31 @@ def collect(
     return summary
 
 
-def take(summary: Summary, topic: str, record: Record, pending: set[str], out_dir: Path) -> None:
+def take(summary: Summary, topic: str, record: Record, pending: set[str], out: Output) -> None:
     if topic == catalog.REPORTS_COMPLIANCE.name:
         pending.discard(record["artifact_id"])
         tally(summary, record)
     elif topic == catalog.DLQ.name:
         pending.discard(record["key"] or "")
     elif topic == catalog.ARTIFACTS_REVIEWED.name:
-        # What the platform would publish, with its sidecar record (GB 45438 gives plain
-        # text no place of its own), so `synthguard verify` can check it.
-        label = record["label"]
-        path = out_dir / f"{record['envelope']['artifact_id']}.txt"
-        path.write_text(label["labeled_text"], "utf-8")
-        sidecar = AigcRecord.from_fields(label["record"]).to_json()
-        Path(f"{path}.aigc.json").write_text(sidecar, "utf-8")
+        write_output(record, out)
+
+
+def write_output(state: Record, out: Output) -> None:
+    """What the platform would publish, where a user can open it."""
+    envelope, label = state["envelope"], state["label"]
+    if envelope["modality"] == "IMAGE":
+        blob = (label and label["blob"]) or envelope["blob"]
+        data = out.store.get(BlobRef.from_record(blob), max_bytes=blob["size"])
+        suffix = {"JPEG": ".jpg", "WEBP": ".webp"}.get(sniff_format(data) or "", ".png")
+        (out.folder / f"{envelope['artifact_id']}{suffix}").write_bytes(data)
+        return
+    # Text, with its sidecar record (GB 45438 gives plain text no place of its own), so
+    # `synthguard verify` can check it.
+    path = out.folder / f"{envelope['artifact_id']}.txt"
+    path.write_text(label["labeled_text"], "utf-8")
+    sidecar = AigcRecord.from_fields(label["record"]).to_json()
+    Path(f"{path}.aigc.json").write_text(sidecar, "utf-8")
 
 
 def tally(summary: Summary, record: Record) -> None:
@@ -217,9 +243,13 @@ def tally(summary: Summary, record: Record) -> None:
     summary.blocked += verdict == "BLOCKED"
     summary.held += verdict == "HELD"
     summary.publishable += verdict == "PUBLISHABLE"
+    summary.images += record["modality"] == "IMAGE"
+    summary.tampered += outcomes.get("label.incoming") == "FAIL"
     if (label := record["label"]) is not None:
         summary.labeled += 1
         summary.explicit_labels += label["explicit"]
+        summary.watermarked += outcomes.get("label.watermark") == "APPLIED"
+        summary.propagated += bool(label["record"]["ContentPropagator"])
 
 
 def run_pipeline(
@@ -227,9 +257,10 @@ def run_pipeline(
 ) -> Summary:
     started = time.monotonic()
     say = progress or (lambda _msg: None)
-    out_dir = (settings.home / "out").resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    envelopes = [envelope_from_json(a) for a in samples.load_artifacts()]
+    out = Output((settings.home / "out").resolve(), open_store(settings.blob_store_spec()))
+    out.folder.mkdir(parents=True, exist_ok=True)
+    artifacts = samples.load_artifacts() + image_artifacts(out.store, settings.keyring())
+    envelopes = [envelope_from_json(a) for a in artifacts]
     with broker_for(settings) as bootstrap:
         say(f"broker at {bootstrap}")
         create_topics(settings, bootstrap)
@@ -245,7 +276,7 @@ def run_pipeline(
                 writer.write(catalog.ARTIFACTS_SUBMITTED, envelope)
             writer.close()
             summary = collect(
-                settings, bootstrap, {e["artifact_id"] for e in envelopes}, timeout_s, out_dir
+                settings, bootstrap, {e["artifact_id"] for e in envelopes}, timeout_s, out
             )
         finally:
             writer.close()

@@ -9,8 +9,9 @@ from typing import Any
 
 from synthguard.records import Record, now_ms
 from synthguard.settings import Settings
+from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
-from synthguard.streams.client import TopicReader, decode_message
+from synthguard.streams.client import TopicReader, TopicWriter, decode_message
 from synthguard.streams.runner import WorkerProcess
 
 
@@ -85,3 +86,36 @@ def wait_registry_applied(
     wait_for_worker(
         worker, lambda s: s["positions"][topic].get(str(partition), 0) > offset, timeout_s
     )
+
+
+def verified_user(writer: TopicWriter, worker: WorkerProcess, status: str = "VERIFIED") -> str:
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    entry = {"user_id": user_id, "status": status, "method": "PHONE", "verified_at": now_ms()}
+    partition, offset = writer.write_and_wait(catalog.REGISTRY_REALNAME, entry)
+    wait_registry_applied(worker, catalog.REGISTRY_REALNAME.name, partition, offset)
+    return user_id
+
+
+def records_for(
+    settings: Settings,
+    broker: str,
+    spec: TopicSpec,
+    ids: set[str],
+    field: str = "artifact_id",
+    count: int | None = None,
+) -> list[Record]:
+    want = len(ids) if count is None else count
+    return read_until(
+        settings,
+        broker,
+        spec,
+        lambda found: len(found) >= want,
+        match=lambda r: dig(r, field) in ids,
+    )
+
+
+def dig(record: Record, path: str) -> object:
+    value: object = record
+    for part in path.split("."):
+        value = value[part] if isinstance(value, dict) else None
+    return value

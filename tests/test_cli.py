@@ -15,6 +15,7 @@ from helpers import envelope, read_until, wait_for_worker
 
 from synthguard import samples
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
+from synthguard.samples import images as image_samples
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.client import TopicWriter
@@ -67,17 +68,39 @@ def test_run_json_accounts_for_every_sample(tmp_path: Path) -> None:
     worst = {a["artifact_id"]: {h.severity for h in library.match(a["text"])} for a in admitted}
     held = sum(1 for s in worst.values() if s == {Severity.LOW})
     hit = sum(1 for s in worst.values() if s - {Severity.LOW})
-    assert summary["submitted"] == summary["compliance_records"] == len(artifacts)
-    assert summary["admitted"] == summary["labeled"] == len(admitted)
+    # Images: broken files are dead-lettered; of the rest, the stripped and the altered label
+    # are held with a high-risk alert and a strike, the plain redistributed photo gets none.
+    images = [s for s in image_samples.SAMPLES if not s[0].startswith("bad-")]
+    dead = len(image_samples.SAMPLES) - len(images)
+    images_in = [s for s in images if realname.get(s[1]) == "VERIFIED"]
+    tampered = {"redist-stripped", "redist-altered"}
+    generated = [s for s in images_in if s[2] == "GENERATED"]
+    assert summary["submitted"] == len(artifacts) + len(image_samples.SAMPLES)
+    assert summary["compliance_records"] == len(artifacts) + len(images)
+    assert summary["images"] == len(images)
+    assert summary["admitted"] == len(admitted) + len(images_in)
+    assert summary["labeled"] == len(admitted) + len(images_in) - 1  # redist-plain
+    assert summary["watermarked"] == len(generated)
+    assert summary["propagated"] == len(images_in) - len(generated) - 1
+    assert summary["tampered"] == len(tampered)
     assert summary["flagged"] == held + hit
-    assert summary["held"] == held
-    assert summary["blocked"] == len(artifacts) - len(admitted) + hit
-    assert summary["publishable"] == len(admitted) - held - hit
-    assert summary["regulator_reports"] == summary["user_actions"] == hit
-    assert summary["alerts"] == len(artifacts) - len(admitted) + held + hit
-    assert summary["dlq"] == 0 and summary["unaccounted"] == []
+    assert summary["held"] == held + len(tampered)
+    blocked_images = len(images) - len(images_in)
+    assert summary["blocked"] == len(artifacts) - len(admitted) + hit + blocked_images
+    assert summary["publishable"] == len(admitted) - held - hit + len(images_in) - len(tampered)
+    assert summary["regulator_reports"] == hit
+    assert summary["user_actions"] == hit + len(tampered)
+    unverified = len(artifacts) - len(admitted) + blocked_images
+    assert summary["alerts"] == unverified + held + hit + len(tampered)
+    assert summary["dlq"] == dead and summary["unaccounted"] == []
+    labeled_images = sorted(Path(summary["output_dir"]).glob("img-*"))
+    assert len(labeled_images) == len(generated)
+    image = synthguard(
+        "verify", str(labeled_images[0]), "--json", env={"SYNTHGUARD_HOME": str(tmp_path)}
+    )
+    assert orjson.loads(image.stdout)["status"] == "intact"
     written = sorted(Path(summary["output_dir"]).glob("*.txt"))
-    assert len(written) == summary["publishable"]
+    assert len(written) == len(admitted) - held - hit
     verdict = synthguard(
         "verify", str(written[0]), "--json", env={"SYNTHGUARD_HOME": str(tmp_path)}
     )

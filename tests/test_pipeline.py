@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Producer
-from helpers import envelope, read_until, wait_registry_applied
+from helpers import envelope, read_until, records_for, verified_user, wait_registry_applied
 
 from synthguard.labels.aigc import AigcRecord
 from synthguard.labels.text import has_explicit_label
@@ -23,14 +23,6 @@ from synthguard.streams.runner import WorkerProcess
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-def verified_user(writer: TopicWriter, worker: WorkerProcess, status: str = "VERIFIED") -> str:
-    user_id = f"u-{uuid.uuid4().hex[:8]}"
-    entry = {"user_id": user_id, "status": status, "method": "PHONE", "verified_at": now_ms()}
-    partition, offset = writer.write_and_wait(catalog.REGISTRY_REALNAME, entry)
-    wait_registry_applied(worker, catalog.REGISTRY_REALNAME.name, partition, offset)
-    return user_id
-
-
 def add_keyword(writer: TopicWriter, worker: WorkerProcess, term: str, severity: str) -> str:
     entry_id = f"kw-{uuid.uuid4().hex[:8]}"
     entry = {"entry_id": entry_id, "term": term, "category": "test", "severity": severity}
@@ -39,36 +31,11 @@ def add_keyword(writer: TopicWriter, worker: WorkerProcess, term: str, severity:
     return entry_id
 
 
-def records_for(
-    settings: Settings,
-    broker: str,
-    spec: catalog.TopicSpec,
-    ids: set[str],
-    field: str = "artifact_id",
-    count: int | None = None,
-) -> list[Record]:
-    want = len(ids) if count is None else count
-    return read_until(
-        settings,
-        broker,
-        spec,
-        lambda found: len(found) >= want,
-        match=lambda r: dig(r, field) in ids,
-    )
-
-
 def verdict_of(settings: Settings, broker: str, writer: TopicWriter, source: Record) -> str:
     """Submit one artifact and wait for its compliance record's verdict."""
     writer.write_and_wait(catalog.ARTIFACTS_SUBMITTED, source)
     [record] = records_for(settings, broker, catalog.REPORTS_COMPLIANCE, {source["artifact_id"]})
     return str(record["verdict"])
-
-
-def dig(record: Record, path: str) -> object:
-    value: object = record
-    for part in path.split("."):
-        value = value[part] if isinstance(value, dict) else None
-    return value
 
 
 def test_verified_text_is_labeled_reviewed_and_recorded_once(
@@ -275,7 +242,7 @@ def test_bad_input_is_dead_lettered_and_the_pipeline_goes_on(
     assert set(dead) == set(keys.values())
     for name, key in keys.items():
         letter = dead[key]
-        assert letter["topic"] == topic and letter["stage"] == "text"
+        assert letter["topic"] == topic and letter["stage"] == "artifact"
         assert letter["offset"] >= 0 and letter["partition"] >= 0
         assert len(letter["payload_excerpt"]) <= 1024
         assert letter["payload_size"] == len(payloads[name])
@@ -300,10 +267,10 @@ def test_worker_serves_prometheus_metrics(
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
     processed = re.search(
-        r'synthguard_events_total\{outcome="processed",stage="text"\} (\S+)', text
+        r'synthguard_events_total\{outcome="processed",stage="artifact"\} (\S+)', text
     )
     assert processed is not None and float(processed.group(1)) >= 1
-    assert 'synthguard_stage_seconds_bucket{le="0.01",stage="text"}' in text
+    assert 'synthguard_stage_seconds_bucket{le="0.01",stage="artifact"}' in text
 
 
 def test_bad_registry_entries_are_dead_lettered_and_later_ones_apply(

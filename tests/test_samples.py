@@ -82,7 +82,7 @@ def test_artifacts_are_valid_envelopes(artifacts: list[dict[str, Any]]) -> None:
     for artifact in artifacts:
         assert list(artifact) == ARTIFACT_FIELDS, artifact["artifact_id"]
         assert artifact["modality"] == "TEXT" and artifact["text"].strip()
-        validate_envelope(envelope_from_json(artifact), 1_000_000)
+        validate_envelope(envelope_from_json(artifact), 1_000_000, 1_000_000)
 
 
 def test_artifacts_cover_each_path_in_the_expected_numbers(

@@ -29,7 +29,7 @@ POLICY = LabelPolicy(
 
 
 def test_verified_user_is_admitted_with_a_passing_art9_check() -> None:
-    out = admit(envelope("你好", "u-ok"), REALNAME, 1000)
+    out = admit(envelope("你好", "u-ok"), REALNAME, 1000, 1000)
     assert out.compliance is None and out.alerts == []
     assert out.forward is not None
     [check] = out.forward["checks"]
@@ -41,7 +41,7 @@ def test_verified_user_is_admitted_with_a_passing_art9_check() -> None:
 def test_unverified_or_unknown_user_is_blocked_with_reason_and_alert(
     user: str, status: str
 ) -> None:
-    out = admit(envelope("你好", user), REALNAME, 1000)
+    out = admit(envelope("你好", user), REALNAME, 1000, 1000)
     assert out.forward is None
     assert out.compliance is not None
     assert out.compliance["verdict"] == "BLOCKED"
@@ -51,6 +51,10 @@ def test_unverified_or_unknown_user_is_blocked_with_reason_and_alert(
     assert alert["evidence"] == {"realname_status": status}
 
 
+def _blob(*, mime: str = "image/png", size: int = 10) -> Record:
+    return {"uri": "file:///tmp/x.png", "sha256": "0" * 64, "size": size, "mime": mime}
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -58,17 +62,21 @@ def test_unverified_or_unknown_user_is_blocked_with_reason_and_alert(
         ({"text": " \n\t"}, "empty"),
         ({"text": "长" * 400}, "over the 1000-byte limit"),
         ({"modality": "VIDEO"}, "VIDEO is not handled"),
+        ({"modality": "IMAGE"}, "needs a blob reference"),
+        ({"modality": "IMAGE", "blob": _blob(mime="text/plain")}, "not image/"),
+        ({"modality": "IMAGE", "blob": _blob(size=0)}, r"outside 1\.\.1000 bytes"),
+        ({"modality": "IMAGE", "blob": _blob(size=1001)}, r"outside 1\.\.1000 bytes"),
         ({"artifact_id": "  "}, "artifact_id"),
         ({"user_id": "u" * 200}, "user_id"),
     ],
 )
 def test_invalid_envelopes_raise_validation_errors(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        admit(envelope("x", "u-ok") | overrides, REALNAME, 1000)
+        admit(envelope("x", "u-ok") | overrides, REALNAME, 1000, 1000)
 
 
 def _admitted(text: str, kind: str) -> Record:
-    out = admit(envelope(text, "u-ok", service_kind=kind), REALNAME, 10_000)
+    out = admit(envelope(text, "u-ok", service_kind=kind), REALNAME, 10_000, 10_000)
     assert out.forward is not None
     return out.forward
 

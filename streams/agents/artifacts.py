@@ -1,36 +1,44 @@
-"""process_text_artifact: artifacts.submitted -> artifacts.reviewed (publishable, labeled)
-plus the compliance record, alerts, regulator reports and strikes (Art. 9, 10, 16-18)."""
+"""process_artifact: artifacts.submitted -> artifacts.reviewed (publishable, labeled) plus the
+compliance record, alerts, regulator reports and strikes (Art. 9, 10, 16-18).
+
+Every artifact passes the same Art. 9 gate here; texts are labeled and reviewed on the event
+loop (about 130 us each), images go to the media process pool. `media_workers` actors run
+side by side, so a photo being watermarked never holds up the texts behind it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from synthguard.intake import admit
 from synthguard.labeling import LabelPolicy
 from synthguard.records import Record
+from synthguard.streams.agents.media import MediaPool
 from synthguard.streams.catalog import ARTIFACTS_REVIEWED, ARTIFACTS_SUBMITTED
 from synthguard.streams.context import Context
 from synthguard.streams.registry import RegistryReader
 from synthguard.textpath import process_text
 
-STAGE = "text"
+STAGE = "artifact"
 
 
-def register(ctx: Context, registries: RegistryReader) -> None:
+def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None:
     s = ctx.settings
     policy = LabelPolicy(s.producer_id, s.keyring(), s.notice_zh, s.notice_en, s.notice_position)
 
     async def handle(envelope: Record) -> None:
-        output = process_text(
-            envelope,
-            realname=registries.realname,
-            max_text_bytes=s.max_text_bytes,
-            policy=policy,
-            library=registries.keywords,
-        )
+        output = admit(envelope, registries.realname, s.max_text_bytes, s.max_blob_bytes)
+        state = output.forward
+        if state is not None and envelope["modality"] == "IMAGE":
+            output = await media.label_image(state)
+        elif state is not None:
+            output = process_text(state, policy=policy, library=registries.keywords)
         await ctx.route(output, ARTIFACTS_REVIEWED)
 
-    @ctx.app.agent(ctx.source(ARTIFACTS_SUBMITTED), name="process_text_artifact")
-    async def process_text_artifact(stream: Any) -> None:
+    @ctx.app.agent(
+        ctx.source(ARTIFACTS_SUBMITTED), name="process_artifact", concurrency=s.media_workers
+    )
+    async def process_artifact(stream: Any) -> None:
         await registries.ready.wait()
         async for event in stream.events():
             await ctx.process(event, STAGE, ARTIFACTS_SUBMITTED, handle)
