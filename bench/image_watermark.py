@@ -229,7 +229,7 @@ def timing() -> None:
     def ours() -> None:
         assert detect(embed(img, PAYLOAD)).payload == PAYLOAD
 
-    def med(f: Callable[[], None], reps: int = 7) -> float:
+    def med(f: Callable[[], None], reps: int = 15) -> float:
         ts = []
         for _ in range(reps):
             t = time.perf_counter()
@@ -243,7 +243,7 @@ def timing() -> None:
     t_embed = med(embed_only)
     t_ours, t_pil = med(ours), med(pillow_round_trip)
     print(
-        f"== 1080p timing (median of 7): embed {t_embed * 1e3:.0f} ms, embed+detect "
+        f"== 1080p timing (median of 15): embed {t_embed * 1e3:.0f} ms, embed+detect "
         f"{t_ours * 1e3:.0f} ms; Pillow JPEG decode+encode {t_pil * 1e3:.0f} ms; "
         f"ratio {t_ours / t_pil:.2f}x"
     )
