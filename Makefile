@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCES := $(shell find core streams codecs schemas -type f \( -name '*.py' -o -name '*.avsc' -o -name '*.json' -o -name '*.jsonl' \) 2>/dev/null | sort)
 STAMP := $(VENV)/.installed-$(shell echo $(SOURCES) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-image clean
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/text_pipeline.py
+
+# The peer for the watermark comparison, without the PyTorch its other method wants.
+bench-image: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps invisible-watermark==0.2.0
+	$(BIN)/python -m pip install -q opencv-python-headless==5.0.0.93 PyWavelets==1.9.0
+	$(BIN)/python bench/image_watermark.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
