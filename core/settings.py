@@ -17,8 +17,8 @@ import orjson
 
 from synthguard.errors import ConfigError
 from synthguard.labels.signing import Keyring
-from synthguard.labels.text import NoticePosition
-from synthguard.labels.visible import Corner
+from synthguard.labels.text import NoticePosition, is_explicit_notice
+from synthguard.labels.visible import Corner, text_for_locale
 from synthguard.review.ladder import Ladder
 
 EMBEDDED = "embedded"
@@ -62,8 +62,10 @@ class Settings:
     """Decompression-bomb guard: refused from the header, before any pixel is decoded."""
     media_workers: int = 2
     """Processes that decode, label and watermark media beside each worker's event loop."""
-    image_notice: str = "AI生成"
-    """Visible image label (Art. 17); must hold "AI"/"人工智能" and "生成"/"合成"."""
+    image_notice: str = ""
+    """Visible image label (Art. 17); must hold "AI"/"人工智能" and "生成"/"合成". Empty = the
+    default text of `image_notice_locale`."""
+    image_notice_locale: str = "zh-CN"
     image_notice_corner: Corner = Corner.BOTTOM_RIGHT
     scene_prompt: str = "本场景由人工智能生成"
     """Start-screen prompt for virtual scenes and digital humans (Art. 17 (4))."""
@@ -92,10 +94,19 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
         self.user_ladder  # noqa: B018 - parse now so a bad ladder fails at start
+        if not is_explicit_notice(self.image_label_text):
+            raise ConfigError(
+                f"image label {self.image_label_text!r} needs an AI element (AI, 人工智能) and "
+                "a generation element (生成, 合成) (GB 45438-2025)"
+            )
 
     @property
     def user_ladder(self) -> Ladder:
         return Ladder.parse(self.ladder)
+
+    @property
+    def image_label_text(self) -> str:
+        return self.image_notice or text_for_locale(self.image_notice_locale)
 
     @property
     def bootstrap(self) -> str:

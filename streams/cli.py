@@ -198,7 +198,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             produce_id=produce_id,
             producer=settings.producer_id,
             keyring=settings.keyring(),
-            notice=settings.image_notice if explicit else None,
+            notice=settings.image_label_text if explicit else None,
             corner=settings.image_notice_corner,
             max_pixels=settings.max_image_pixels,
         )
@@ -264,7 +264,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         result = verify_image(
             data,
             settings.keyring(),
-            notice=settings.image_notice,
+            notice=settings.image_label_text,
             max_pixels=settings.max_image_pixels,
         )
     elif kind == "scene":

@@ -115,6 +115,7 @@ def test_plain_redistributed_image_is_published_unlabeled(
         ("bad-mime", "mime_mismatch"),
         ("bad-bomb", "too_many_pixels"),
         ("bad-garbage", "unknown_format"),
+        ("bad-empty", "empty"),
     ],
 )
 def test_bad_files_raise_a_media_error_with_the_reason(

@@ -35,6 +35,10 @@ def test_settings_survive_the_trip_to_a_worker_process(tmp_path: Path) -> None:
         ({"SYNTHGUARD_LADDER": "1:BAN"}, "ladder"),
         ({"SYNTHGUARD_NOTICE_POSITION": "SIDEWAYS"}, "notice_position"),
         ({"SYNTHGUARD_CONFIG": "/nonexistent.toml"}, "SYNTHGUARD_CONFIG"),
+        ({"SYNTHGUARD_IMAGE_NOTICE": "仅供参考"}, "generation element"),
+        ({"SYNTHGUARD_IMAGE_NOTICE_CORNER": "middle"}, "image_notice_corner"),
+        ({"SYNTHGUARD_MEDIA_WORKERS": "0"}, "media_workers"),
+        ({"SYNTHGUARD_MAX_IMAGE_PIXELS": "0"}, "max_image_pixels"),
     ],
 )
 def test_bad_settings_fail_at_start_with_the_setting_named(
@@ -42,6 +46,14 @@ def test_bad_settings_fail_at_start_with_the_setting_named(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env=env)
+
+
+def test_image_label_text_comes_from_the_setting_or_the_locale() -> None:
+    assert load_settings(env={}).image_label_text == "AI生成"
+    english = load_settings(env={"SYNTHGUARD_IMAGE_NOTICE_LOCALE": "en-US"})
+    assert english.image_label_text == "AI-generated"
+    own = load_settings(env={"SYNTHGUARD_IMAGE_NOTICE": "人工智能合成"})
+    assert own.image_label_text == "人工智能合成"
 
 
 def test_unknown_keys_in_the_file_are_refused(tmp_path: Path) -> None:

@@ -180,6 +180,7 @@ class ImageVerification:
             "watermark": {
                 "found": found,
                 "id": f"{self.watermark.payload:016x}" if found else None,
+                "bits": f"{self.watermark.payload:064b}" if found else None,
                 "confidence": round(self.watermark.confidence, 4),
                 "matches_record": (
                     None

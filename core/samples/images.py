@@ -101,6 +101,7 @@ SAMPLES: Final[list[Sample]] = [
      lambda k: png_header_only(100_000, 100_000)),
     ("bad-garbage", "u-1004", "GENERATED", "OTHER", True, "image/png",
      lambda k: bytes(range(256)) * 8),
+    ("bad-empty", "u-1005", "GENERATED", "OTHER", True, "image/png", lambda k: b""),
 ]  # fmt: skip
 
 

@@ -29,7 +29,7 @@ def image_policy(settings: Settings) -> ImagePolicy:
         producer_id=settings.producer_id,
         propagator_id=settings.propagator_id,
         keyring=settings.keyring(),
-        notice=settings.image_notice,
+        notice=settings.image_label_text,
         corner=settings.image_notice_corner,
         max_pixels=settings.max_image_pixels,
         max_blob_bytes=settings.max_blob_bytes,

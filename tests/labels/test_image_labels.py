@@ -61,6 +61,7 @@ def test_labeled_photo_verifies_intact_in_every_format(name: str, fmt: str) -> N
     assert report["watermark"] == {
         "found": True,
         "id": f"{labeled.watermark_id:016x}",
+        "bits": f"{labeled.watermark_id:064b}",
         "confidence": pytest.approx(found.watermark.confidence, abs=1e-4),
         "matches_record": True,
         "false_positive_bound": found.watermark.false_positive_bound,
