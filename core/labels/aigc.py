@@ -34,6 +34,15 @@ MAX_FIELD_CHARS: Final = 256
 MAX_RECORD_JSON_BYTES: Final = 16 * 1024
 
 
+class MalformedRecordError(LabelError):
+    """A record is present but unreadable, in any container; verifiers report the label
+    altered. `body` is the text content where there is one, so a text verifier can go on."""
+
+    def __init__(self, message: str, *, body: str = "") -> None:
+        super().__init__(message)
+        self.body = body
+
+
 class LabelClass(StrEnum):
     """The Label element: 1 = AI-generated, 2 = possibly, 3 = suspected.
 

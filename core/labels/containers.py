@@ -38,7 +38,13 @@ from xml.parsers import expat
 from xml.sax.saxutils import escape, quoteattr
 
 from synthguard.errors import LabelError
-from synthguard.labels.aigc import MAX_RECORD_JSON_BYTES, RECORD_KEY, AigcRecord, parse_json
+from synthguard.labels.aigc import (
+    MAX_RECORD_JSON_BYTES,
+    RECORD_KEY,
+    AigcRecord,
+    MalformedRecordError,
+    parse_json,
+)
 from synthguard.media.image_io import (
     SUPPORTED_FORMATS,
     Chunk,
@@ -55,10 +61,6 @@ XMP_PREFIX: Final = "TC260"
 # JPEG's APP1 cannot hold more than 65,502 bytes of packet; PNG and WebP are held to about the
 # same bound, so every format parses the same worst case.
 MAX_XMP_BYTES: Final = 64 * 1024
-
-
-class MalformedRecordError(LabelError):
-    """A record's container is present but unreadable (the verifier reports the label altered)."""
 
 
 def insert_record(data: bytes, record: AigcRecord) -> bytes:

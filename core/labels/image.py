@@ -26,8 +26,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from synthguard.errors import LabelError
-from synthguard.labels.aigc import AigcRecord, LabelClass
-from synthguard.labels.containers import MalformedRecordError, insert_record, read_record
+from synthguard.labels.aigc import AigcRecord, LabelClass, MalformedRecordError
+from synthguard.labels.containers import insert_record, read_record
 from synthguard.labels.signing import Keyring, check, sign_producer, sign_propagator
 from synthguard.labels.verify import LabelStatus, Verification, classify_signatures
 from synthguard.labels.visible import DEFAULT_TEXT, Corner, draw_label, find_label

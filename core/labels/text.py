@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Final
 
 from synthguard.errors import LabelError
-from synthguard.labels.aigc import MAX_RECORD_JSON_BYTES, AigcRecord, LabelClass, parse_json
+from synthguard.labels.aigc import (
+    MAX_RECORD_JSON_BYTES,
+    AigcRecord,
+    LabelClass,
+    MalformedRecordError,
+    parse_json,
+)
 from synthguard.labels.signing import Keyring, content_digest, sign_producer
 
 DEFAULT_NOTICE_ZH: Final = "【本内容由人工智能生成】"
@@ -135,14 +141,6 @@ def label_text(
     # apply_notice has checked the notice; without one, the text may carry its own.
     explicit = notice is not None or has_explicit_label(final)
     return LabeledText(final, record, explicit, digest.hex())
-
-
-class MalformedRecordError(LabelError):
-    """A record is present but unreadable; `body` is the content, so a verifier can go on."""
-
-    def __init__(self, message: str, *, body: str) -> None:
-        super().__init__(message)
-        self.body = body
 
 
 def sidecar_path(path: Path) -> Path:

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from synthguard.labels.aigc import AigcRecord
+from synthguard.labels.aigc import AigcRecord, MalformedRecordError
 from synthguard.labels.signing import Keyring, SignatureCheck, SigState, check, content_digest
 from synthguard.labels.text import (
-    MalformedRecordError,
     has_explicit_label,
     read_labeled_file,
     text_bytes,

@@ -18,11 +18,10 @@ import skimage.data
 from PIL import Image, ImageCms, PngImagePlugin
 
 from synthguard.errors import LabelError
-from synthguard.labels.aigc import AigcRecord, LabelClass
+from synthguard.labels.aigc import AigcRecord, LabelClass, MalformedRecordError
 from synthguard.labels.containers import (
     MAX_XMP_BYTES,
     XMP_NAMESPACE,
-    MalformedRecordError,
     insert_record,
     read_record,
     strip_record,

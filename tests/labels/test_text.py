@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from synthguard.errors import LabelError
-from synthguard.labels.aigc import AigcRecord, LabelClass
+from synthguard.labels.aigc import AigcRecord, LabelClass, MalformedRecordError
 from synthguard.labels.signing import Keyring, SigState, check, content_digest
 from synthguard.labels.text import (
     DEFAULT_NOTICE_EN,
     DEFAULT_NOTICE_ZH,
     LabeledText,
-    MalformedRecordError,
     NoticePosition,
     apply_notice,
     find_explicit_label,
