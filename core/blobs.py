@@ -96,9 +96,6 @@ class BlobStore(Protocol):
         Reads at most `ref.size + 1 <= max_bytes + 1` bytes, so a lying ref costs no memory.
         """
 
-    def owns(self, uri: str) -> bool:
-        """Whether `uri` names a place inside this store: the only refs it will read."""
-
     def local_path(self, ref: RefLike) -> Path | None:
         """A file a user can open (not verified: use `get` for bytes), or None if there is none."""
 
@@ -388,37 +385,6 @@ def _s3_errors(uri: str) -> Iterator[None]:
         raise BlobError(BlobReason.UNAVAILABLE, f"{uri}: {exc}", retryable=True) from exc
     except BotoCoreError as exc:  # no credentials, bad configuration
         raise BlobError(BlobReason.UNAVAILABLE, f"{uri}: {exc}") from exc
-
-
-class BlobResolver:
-    """Several stores as one: put goes to the first, a ref is read by the store owning its URI.
-
-    So a worker writing to a local folder still reads refs in a bucket, but only in a store it
-    is configured with: a ref cannot make a worker fetch from an arbitrary bucket or path.
-    """
-
-    def __init__(self, primary: BlobStore, *others: BlobStore) -> None:
-        self.stores = (primary, *others)
-
-    def put(self, data: bytes, *, mime: str, name: str | None = None) -> BlobRef:
-        return self.stores[0].put(data, mime=mime, name=name)
-
-    def get(self, ref: RefLike, *, max_bytes: int) -> bytes:
-        ref = _as_ref(ref)
-        return self._store_for(ref.uri).get(ref, max_bytes=max_bytes)
-
-    def owns(self, uri: str) -> bool:
-        return any(store.owns(uri) for store in self.stores)
-
-    def local_path(self, ref: RefLike) -> Path | None:
-        ref = _as_ref(ref)
-        return self._store_for(ref.uri).local_path(ref)
-
-    def _store_for(self, uri: str) -> BlobStore:
-        for store in self.stores:
-            if store.owns(uri):
-                return store
-        raise BlobError(BlobReason.BAD_URI, f"no configured blob store holds {uri}")
 
 
 _S3_OPTIONS = {"endpoint", "region", "addressing"}

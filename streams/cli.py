@@ -189,7 +189,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     produce_id = args.produce_id or source.name
     kind = _file_kind(source, data)
     if kind == "text":
-        return _label_text(args, settings, source, explicit, produce_id)
+        return _label_text(args, settings, source, data, explicit=explicit, produce_id=produce_id)
     if kind == "image":
         from synthguard.labels.image import label_image
 
@@ -227,14 +227,20 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def _label_text(
-    args: argparse.Namespace, settings: Settings, source: Path, explicit: bool, produce_id: str
+    args: argparse.Namespace,
+    settings: Settings,
+    source: Path,
+    data: bytes,
+    *,
+    explicit: bool,
+    produce_id: str,
 ) -> int:
     from synthguard.labeling import mostly_cjk
     from synthguard.labels.text import write_labeled_file
 
     notice = None
     if explicit:
-        text = source.read_text("utf-8", errors="replace")
+        text = data.decode("utf-8", errors="replace")
         notice = settings.notice_zh if mostly_cjk(text) else settings.notice_en
     labeled = write_labeled_file(
         source,

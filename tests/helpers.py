@@ -1,11 +1,15 @@
-"""Helpers for tests over the embedded broker and real workers."""
+"""Helpers for tests over the embedded broker and real workers, and real sample files."""
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+import pygltflib as gl
 
 from synthguard.records import Record, now_ms
 from synthguard.settings import Settings
@@ -119,3 +123,53 @@ def dig(record: Record, path: str) -> object:
     for part in path.split("."):
         value = value[part] if isinstance(value, dict) else None
     return value
+
+
+POINTS = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=np.float32)
+INDICES = np.array([0, 1, 2], dtype=np.uint16)
+BLOB = INDICES.tobytes() + b"\0\0" + POINTS.tobytes()  # indices padded to 4 bytes
+
+
+def _triangle_model() -> gl.GLTF2:
+    """A one-triangle mesh with a material, node extras and asset extras of its own."""
+    model = gl.GLTF2(
+        scene=0,
+        scenes=[gl.Scene(nodes=[0])],
+        nodes=[gl.Node(mesh=0, extras={"rig": "head"})],
+        meshes=[
+            gl.Mesh(
+                primitives=[
+                    gl.Primitive(attributes=gl.Attributes(POSITION=1), indices=0, material=0)
+                ]
+            )
+        ],
+        materials=[
+            gl.Material(
+                name="skin",
+                pbrMetallicRoughness=gl.PbrMetallicRoughness(baseColorFactor=[1.0, 0.5, 0.25, 1.0]),
+            )
+        ],
+        accessors=[
+            gl.Accessor(
+                bufferView=0, componentType=gl.UNSIGNED_SHORT, count=3, type=gl.SCALAR, max=[2]
+            ),
+            gl.Accessor(bufferView=1, componentType=gl.FLOAT, count=3, type=gl.VEC3),
+        ],
+        bufferViews=[
+            gl.BufferView(buffer=0, byteOffset=0, byteLength=6, target=gl.ELEMENT_ARRAY_BUFFER),
+            gl.BufferView(buffer=0, byteOffset=8, byteLength=36, target=gl.ARRAY_BUFFER),
+        ],
+        buffers=[gl.Buffer(byteLength=len(BLOB))],
+        asset=gl.Asset(extras={"tool": "unit-test"}),
+    )
+    model.set_binary_blob(BLOB)
+    return model
+
+
+def triangle_scene(fmt: str) -> bytes:
+    """A real one-triangle scene as `fmt` ("glb", or "gltf" with a data: URI buffer)."""
+    model = _triangle_model()
+    if fmt == "glb":
+        return b"".join(model.save_to_bytes())
+    model.buffers[0].uri = gl.DATA_URI_HEADER + base64.b64encode(BLOB).decode("ascii")
+    return bytes(model.gltf_to_json().encode("utf-8"))

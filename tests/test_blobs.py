@@ -26,7 +26,6 @@ from synthguard.blobs import (
     BlobError,
     BlobReason,
     BlobRef,
-    BlobResolver,
     LocalBlobStore,
     S3BlobStore,
     open_store,
@@ -387,25 +386,7 @@ def test_s3_unreachable_store_is_retryable() -> None:
     assert reason(exc) is BlobReason.UNAVAILABLE and exc.value.retryable
 
 
-# --- resolver and specs --------------------------------------------------------------------
-
-
-def test_resolver_puts_to_the_first_store_and_reads_from_the_owner(
-    s3: Any, local: LocalBlobStore, photo: bytes
-) -> None:
-    bucket = S3BlobStore("media", client=s3)
-    resolver = BlobResolver(local, bucket)
-    in_bucket = bucket.put(photo, mime="image/png")
-    on_disk = resolver.put(photo, mime="image/png")
-    assert on_disk.uri.startswith("file://")
-    assert resolver.get(in_bucket, max_bytes=len(photo)) == photo
-    assert resolver.get(on_disk, max_bytes=len(photo)) == photo
-    assert resolver.local_path(on_disk) == local.local_path(on_disk)
-    assert resolver.local_path(in_bucket) is None
-    stray = BlobRef(in_bucket.uri.replace("//media/", "//other/"), in_bucket.sha256, 1, "x/y")
-    with pytest.raises(BlobError) as exc:
-        resolver.get(stray, max_bytes=len(photo))
-    assert reason(exc) is BlobReason.BAD_URI
+# --- specs --------------------------------------------------------------------------------
 
 
 def test_open_store_local_specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import envelope, read_until, wait_for_worker
+from helpers import envelope, read_until, triangle_scene, wait_for_worker
 
 from synthguard import samples
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
@@ -240,3 +240,27 @@ def test_label_then_verify_a_file(tmp_path: Path, name: str) -> None:
 
     missing = synthguard("verify", str(tmp_path / "absent.txt"), env=env)
     assert missing.returncode == 2 and "No such file" in missing.stderr
+
+
+def test_label_then_verify_an_image_and_a_scene(tmp_path: Path) -> None:
+    env = {"SYNTHGUARD_HOME": str(tmp_path / "home")}
+    cases = [
+        ("photo.jpg", image_samples.encode("coffee", "JPEG"), "FACE_GENERATION", "image"),
+        ("hall.glb", triangle_scene("glb"), "IMMERSIVE_SCENE", "scene"),
+    ]
+    for name, data, kind, file_kind in cases:
+        source, out = tmp_path / name, tmp_path / f"labeled-{name}"
+        source.write_bytes(data)
+        labeled = synthguard(
+            "label", str(source), "--out", str(out), "--service-kind", kind, env=env
+        )
+        assert labeled.returncode == 0, labeled.stderr
+        report = orjson.loads(synthguard("verify", str(out), "--json", env=env).stdout)
+        assert report["kind"] == file_kind and report["status"] == "intact"
+        assert report["explicit"] is True and report["record"]["ProduceID"] == name
+        plain = orjson.loads(synthguard("verify", str(source), "--json", env=env).stdout)
+        assert plain["status"] == "unlabeled"
+    image = orjson.loads(
+        synthguard("verify", str(tmp_path / "labeled-photo.jpg"), "--json", env=env).stdout
+    )
+    assert image["watermark"]["matches_record"] is True

@@ -50,6 +50,7 @@ from synthguard.media.image_io import (
     Chunk,
     MediaError,
     jpeg_segments,
+    png_chunk,
     png_chunks,
     riff_chunks,
     sniff_format,
@@ -334,15 +335,10 @@ _PNG_IMAGE_START: Final = frozenset({b"IDAT", b"acTL", b"fcTL"})
 _PngRole = Literal["record", "xmp"]
 
 
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    # PNG spec 5.3: length, type, data, then the CRC-32 of type and data.
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def _png_itxt(keyword: bytes, text: bytes) -> bytes:
     # PNG spec 11.3.4.5: keyword, NUL, compression flag 0 and method 0, then an empty language
     # tag and translated keyword, each NUL-terminated, then the UTF-8 text.
-    return _png_chunk(b"iTXt", keyword + b"\x00\x00\x00\x00\x00" + text)
+    return png_chunk(b"iTXt", keyword + b"\x00\x00\x00\x00\x00" + text)
 
 
 def _png_role(data: bytes, chunk: Chunk) -> _PngRole | None:

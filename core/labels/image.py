@@ -31,7 +31,7 @@ from synthguard.labels.containers import insert_record, read_record
 from synthguard.labels.signing import Keyring, check, sign_producer, sign_propagator
 from synthguard.labels.verify import LabelStatus, Verification, classify_signatures
 from synthguard.labels.visible import DEFAULT_TEXT, Corner, draw_label, find_label
-from synthguard.media.image_io import MIME_OF, DecodedImage, decode_image
+from synthguard.media.image_io import MIME_OF, SUPPORTED_FORMATS, DecodedImage, decode_image
 from synthguard.watermark import Detection, detect, embed
 from synthguard.watermark.image import TILE
 
@@ -43,8 +43,6 @@ WEBP_QUALITY: Final = 90
 # Level 3 is ~3x faster than Pillow's default 6 on photos for ~5% more bytes; labeling sits on
 # the publication path, so time matters more than the last few percent of size.
 PNG_COMPRESS_LEVEL: Final = 3
-# Formats we write back as they came; anything else decodable (GIF, BMP, TIFF) becomes PNG.
-WRITABLE: Final = frozenset({"PNG", "JPEG", "WEBP"})
 _WATERMARK_DOMAIN: Final = b"synthguard/watermark-id/v1"
 
 
@@ -83,7 +81,7 @@ def pixel_digest(pixels: Pixels) -> bytes:
 def encode_image(pixels: Pixels, fmt: str, source: DecodedImage | None = None) -> bytes:
     """Encode with Pillow, keeping the source's ICC profile and EXIF (colour and camera data
     are not ours to drop)."""
-    if fmt not in WRITABLE:
+    if fmt not in SUPPORTED_FORMATS:
         raise LabelError(f"cannot write {fmt}; labeled images are PNG, JPEG or WebP")
     image = Image.fromarray(pixels)
     options: dict[str, object] = {}
@@ -139,7 +137,8 @@ def label_image(
     if min(source.width, source.height) >= TILE:
         wm_id = watermark_id(producer, produce_id)
         pixels = embed(pixels, wm_id)
-    fmt = source.format if source.format in WRITABLE else "PNG"
+    # Written back as it came; anything else decodable (GIF, BMP, TIFF) becomes PNG.
+    fmt = source.format if source.format in SUPPORTED_FORMATS else "PNG"
     encoded = encode_image(pixels, fmt, source)
     # Lossy formats: sign what a reader will decode, not what we handed the encoder.
     final = pixels if fmt == "PNG" else decode_image(encoded, max_pixels=max_pixels).pixels
@@ -203,11 +202,11 @@ def verify_image(
     """Classify an image (Art. 18): intact, metadata altered, metadata stripped but watermark
     present, explicit label only, or no label. Raises MediaError when it cannot be decoded."""
     decoded = decode_image(data, declared_mime=declared_mime, max_pixels=max_pixels)
-    return _verify_decoded(data, decoded, keyring, notice)
+    return _verify_decoded(data, decoded, pixel_digest(decoded.pixels), keyring, notice)
 
 
 def _verify_decoded(
-    data: bytes, decoded: DecodedImage, keyring: Keyring, notice: str
+    data: bytes, decoded: DecodedImage, digest: bytes, keyring: Keyring, notice: str
 ) -> ImageVerification:
     pixels = decoded.pixels
     mark = detect(pixels)
@@ -221,7 +220,7 @@ def _verify_decoded(
     if record is None:
         verdict = _unrecorded(mark, explicit)
         return ImageVerification(verdict, mark, None, corner, decoded.format)
-    signatures = check(record, pixel_digest(pixels), keyring)
+    signatures = check(record, digest, keyring)
     status, detail = classify_signatures(signatures)
     # A propagator-only record (possibly / suspected content) names no producer to tie to.
     expected = (
@@ -292,9 +291,9 @@ def propagate_image(
     and our ReservedCode2 to its record (GB 45438: the propagator's own elements), leaving the
     pixels untouched. The visible label a platform shows is its UI's job (Measures Art. 6)."""
     decoded = decode_image(data, declared_mime=declared_mime, max_pixels=max_pixels)
-    incoming = _verify_decoded(data, decoded, keyring, notice)
+    digest = pixel_digest(decoded.pixels)  # one hash serves the check and the new signature
+    incoming = _verify_decoded(data, decoded, digest, keyring, notice)
     classification = classify_incoming(incoming, declared_ai=declared_ai)
-    digest = pixel_digest(decoded.pixels)
     if classification is Classification.NONE:
         return PropagatedImage(data, None, classification, incoming, digest.hex())
     base = incoming.verification.record or AigcRecord(LABEL_OF[classification], "", "")

@@ -239,6 +239,11 @@ def _truncated(what: str, offset: int, claimed: int, size: int) -> MediaError:
     )
 
 
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 over type and data (PNG spec 5.3)."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def png_chunks(data: bytes) -> Iterator[Chunk]:
     """Chunks from IHDR to IEND; bytes after IEND are not read (PNG spec 5.2, 5.3)."""
     if not data.startswith(_PNG_SIGNATURE):

@@ -22,6 +22,7 @@ from synthguard.blobs import BlobStore
 from synthguard.labels.containers import insert_record, read_record, strip_record
 from synthguard.labels.image import label_image
 from synthguard.labels.signing import Keyring
+from synthguard.media.image_io import png_chunk
 from synthguard.records import Record
 
 PARTNER: Final = "prov-partner"  # a producer whose images our platform spreads
@@ -39,14 +40,13 @@ def encode(name: str, fmt: str, **options: Any) -> bytes:
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims `width` x `height` and whose pixels are a few bytes: the shape
     of a decompression bomb, refused from the header."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body)
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 64)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def _labeled(name: str, fmt: str, keyring: Keyring, produce_id: str) -> bytes:

@@ -30,6 +30,7 @@ from synthguard.media.image_io import (
     MediaError,
     decode_image,
     jpeg_segments,
+    png_chunk,
     png_chunks,
     riff_chunks,
 )
@@ -122,8 +123,7 @@ def tc260_values(packet: bytes) -> list[str]:
 
 def png_with(data: bytes, kind: bytes, body: bytes) -> bytes:
     """`data` with one more chunk right after IHDR (offset 33)."""
-    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return data[:33] + chunk + data[33:]
+    return data[:33] + png_chunk(kind, body) + data[33:]
 
 
 def jpeg_with_xmp(data: bytes, packet: bytes) -> bytes:

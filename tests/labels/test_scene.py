@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pygltflib as gl
 import pytest
+from helpers import POINTS, triangle_scene
 
 from synthguard.errors import LabelError
 from synthguard.labels.scene import (
@@ -24,54 +25,7 @@ from synthguard.labels.scene import (
 from synthguard.labels.signing import Keyring, SigState
 from synthguard.labels.verify import LabelStatus
 
-POINTS = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=np.float32)
-INDICES = np.array([0, 1, 2], dtype=np.uint16)
-BLOB = INDICES.tobytes() + b"\0\0" + POINTS.tobytes()  # indices padded to 4 bytes
 FORMATS = ("gltf", "glb")
-
-
-def _model() -> gl.GLTF2:
-    """A one-triangle mesh with a material, node extras and asset extras of its own."""
-    model = gl.GLTF2(
-        scene=0,
-        scenes=[gl.Scene(nodes=[0])],
-        nodes=[gl.Node(mesh=0, extras={"rig": "head"})],
-        meshes=[
-            gl.Mesh(
-                primitives=[
-                    gl.Primitive(attributes=gl.Attributes(POSITION=1), indices=0, material=0)
-                ]
-            )
-        ],
-        materials=[
-            gl.Material(
-                name="skin",
-                pbrMetallicRoughness=gl.PbrMetallicRoughness(baseColorFactor=[1.0, 0.5, 0.25, 1.0]),
-            )
-        ],
-        accessors=[
-            gl.Accessor(
-                bufferView=0, componentType=gl.UNSIGNED_SHORT, count=3, type=gl.SCALAR, max=[2]
-            ),
-            gl.Accessor(bufferView=1, componentType=gl.FLOAT, count=3, type=gl.VEC3),
-        ],
-        bufferViews=[
-            gl.BufferView(buffer=0, byteOffset=0, byteLength=6, target=gl.ELEMENT_ARRAY_BUFFER),
-            gl.BufferView(buffer=0, byteOffset=8, byteLength=36, target=gl.ARRAY_BUFFER),
-        ],
-        buffers=[gl.Buffer(byteLength=len(BLOB))],
-        asset=gl.Asset(extras={"tool": "unit-test"}),
-    )
-    model.set_binary_blob(BLOB)
-    return model
-
-
-def _file(fmt: str) -> bytes:
-    model = _model()
-    if fmt == "glb":
-        return b"".join(model.save_to_bytes())
-    model.buffers[0].uri = gl.DATA_URI_HEADER + base64.b64encode(BLOB).decode("ascii")
-    return bytes(model.gltf_to_json().encode("utf-8"))
 
 
 def _label(data: bytes, ring: Keyring, **options: Any) -> LabeledScene:
@@ -135,7 +89,7 @@ def _move_vertex(data: bytes) -> bytes:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_label_read_verify_intact(fmt: str, ring: Keyring) -> None:
-    labeled = _label(_file(fmt), ring)
+    labeled = _label(triangle_scene(fmt), ring)
     assert labeled.data[:4] == b"glTF" if fmt == "glb" else labeled.data[:1] == b"{"
     record, prompt, digest = read_scene(labeled.data)
     assert record == labeled.record and record.produce_id == "scene-0001"
@@ -154,7 +108,7 @@ def test_label_read_verify_intact(fmt: str, ring: Keyring) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_labeled_file_loads_in_pygltflib_with_mesh_intact(fmt: str, ring: Keyring) -> None:
-    labeled = _label(_file(fmt), ring).data
+    labeled = _label(triangle_scene(fmt), ring).data
     if fmt == "glb":
         model = gl.GLTF2.load_from_bytes(labeled)
         blob = model.binary_blob()
@@ -167,7 +121,7 @@ def test_labeled_file_loads_in_pygltflib_with_mesh_intact(fmt: str, ring: Keyrin
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_resaving_the_same_content_stays_intact(fmt: str, ring: Keyring) -> None:
-    labeled = _label(_file(fmt), ring).data
+    labeled = _label(triangle_scene(fmt), ring).data
     document, binary = _split(labeled)
     # Other whitespace and key order, and "1.0" where we wrote "1".
     shuffled = dict(reversed(list(document.items())))
@@ -183,11 +137,15 @@ def test_resaving_the_same_content_stays_intact(fmt: str, ring: Keyring) -> None
 
 
 def test_output_format_follows_input_or_the_flag(ring: Keyring) -> None:
-    from_gltf = _label(_file("gltf"), ring, glb=True)
-    from_glb = _label(_file("glb"), ring, glb=False)
+    from_gltf = _label(triangle_scene("gltf"), ring, glb=True)
+    from_glb = _label(triangle_scene("glb"), ring, glb=False)
     assert from_gltf.data[:4] == b"glTF" and from_glb.data[:1] == b"{"
     # The digest is of the scene, not the container: both forms of the same triangle agree.
-    assert from_gltf.digest_hex == from_glb.digest_hex == _label(_file("glb"), ring).digest_hex
+    assert (
+        from_gltf.digest_hex
+        == from_glb.digest_hex
+        == _label(triangle_scene("glb"), ring).digest_hex
+    )
     for data in (from_gltf.data, from_glb.data):
         assert verify_scene(data, ring).status is LabelStatus.INTACT
 
@@ -197,7 +155,7 @@ def test_output_format_follows_input_or_the_flag(ring: Keyring) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_moving_a_vertex_is_altered(fmt: str, ring: Keyring) -> None:
-    labeled = _label(_file(fmt), ring).data
+    labeled = _label(triangle_scene(fmt), ring).data
     edited = _move_vertex(labeled)
     assert edited != labeled
     verdict = verify_scene(edited, ring)
@@ -209,7 +167,7 @@ def test_changing_a_material_is_altered(fmt: str, ring: Keyring) -> None:
     def recolour(document: dict[str, object]) -> None:
         document["materials"][0]["pbrMetallicRoughness"]["baseColorFactor"][0] = 0.9  # type: ignore[index]
 
-    edited = _edit_json(_label(_file(fmt), ring).data, recolour)
+    edited = _edit_json(_label(triangle_scene(fmt), ring).data, recolour)
     assert verify_scene(edited, ring).status is LabelStatus.ALTERED
 
 
@@ -218,14 +176,14 @@ def test_changing_the_produce_id_is_altered(fmt: str, ring: Keyring) -> None:
     def rename(document: dict[str, object]) -> None:
         _extras(document)["AIGC"]["ProduceID"] = "scene-0002"  # type: ignore[index]
 
-    verdict = verify_scene(_edit_json(_label(_file(fmt), ring).data, rename), ring)
+    verdict = verify_scene(_edit_json(_label(triangle_scene(fmt), ring).data, rename), ring)
     assert verdict.status is LabelStatus.ALTERED
     assert verdict.record is not None and verdict.record.produce_id == "scene-0002"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_stripping_labels(fmt: str, ring: Keyring) -> None:
-    labeled = _label(_file(fmt), ring).data
+    labeled = _label(triangle_scene(fmt), ring).data
 
     def strip(*keys: str) -> bytes:
         return _edit_json(labeled, lambda d: [_extras(d).pop(k) for k in keys])
@@ -247,7 +205,7 @@ def test_replacing_the_prompt_with_a_non_notice_is_altered_and_not_explicit(ring
             "locale": "zh-CN",
         }
 
-    verdict = verify_scene(_edit_json(_label(_file("glb"), ring).data, reword), ring)
+    verdict = verify_scene(_edit_json(_label(triangle_scene("glb"), ring).data, reword), ring)
     assert verdict.status is LabelStatus.ALTERED and not verdict.explicit
 
 
@@ -255,7 +213,7 @@ def test_malformed_record_is_altered_on_verify_and_an_error_on_read(ring: Keyrin
     def garble(document: dict[str, object]) -> None:
         _extras(document)["AIGC"] = {"Label": "9", "ProduceID": "x"}
 
-    edited = _edit_json(_label(_file("gltf"), ring).data, garble)
+    edited = _edit_json(_label(triangle_scene("gltf"), ring).data, garble)
     verdict = verify_scene(edited, ring)
     assert verdict.status is LabelStatus.ALTERED and "malformed" in verdict.detail
     assert verdict.explicit
@@ -267,7 +225,7 @@ def test_unsigned_record_is_unverified(ring: Keyring) -> None:
     def unsign(document: dict[str, object]) -> None:
         _extras(document)["AIGC"]["ReservedCode1"] = ""  # type: ignore[index]
 
-    verdict = verify_scene(_edit_json(_label(_file("glb"), ring).data, unsign), ring)
+    verdict = verify_scene(_edit_json(_label(triangle_scene("glb"), ring).data, unsign), ring)
     assert verdict.status is LabelStatus.UNVERIFIED
 
 
@@ -275,10 +233,10 @@ def test_unsigned_record_is_unverified(ring: Keyring) -> None:
 
 
 def test_key_rotation(ring: Keyring, rotated_ring: Keyring, ring_without_k1: Keyring) -> None:
-    old = _label(_file("glb"), ring)
+    old = _label(triangle_scene("glb"), ring)
     assert verify_scene(old.data, rotated_ring).status is LabelStatus.INTACT
     assert verify_scene(old.data, ring_without_k1).status is LabelStatus.UNKNOWN_KEY
-    new = _label(_file("glb"), rotated_ring)
+    new = _label(triangle_scene("glb"), rotated_ring)
     verdict = verify_scene(new.data, rotated_ring)
     assert verdict.status is LabelStatus.INTACT and verdict.record is not None
     assert verdict.record.reserved_code1.startswith("sg1.k2.")
@@ -289,7 +247,7 @@ def test_key_rotation(ring: Keyring, rotated_ring: Keyring, ring_without_k1: Key
 
 
 def test_one_record_per_file_unless_replace(ring: Keyring, rotated_ring: Keyring) -> None:
-    labeled = _label(_file("gltf"), ring).data
+    labeled = _label(triangle_scene("gltf"), ring).data
     with pytest.raises(LabelError, match="already has"):
         _label(labeled, rotated_ring)
     replaced = _label(labeled, rotated_ring, replace=True, prompt="本虚拟人由AI合成")
@@ -300,7 +258,7 @@ def test_one_record_per_file_unless_replace(ring: Keyring, rotated_ring: Keyring
 
 
 def test_no_prompt_writes_no_explicit_entry(ring: Keyring) -> None:
-    labeled = _label(_file("glb"), ring, prompt=None)
+    labeled = _label(triangle_scene("glb"), ring, prompt=None)
     _, prompt, _ = read_scene(labeled.data)
     assert prompt is None
     verdict = verify_scene(labeled.data, ring)
@@ -309,7 +267,7 @@ def test_no_prompt_writes_no_explicit_entry(ring: Keyring) -> None:
 
 @pytest.mark.parametrize("extras", [None, {}])
 def test_scene_without_asset_extras_and_no_prompt(extras: object, ring: Keyring) -> None:
-    document, binary = _split(_file("glb"))
+    document, binary = _split(triangle_scene("glb"))
     del document["asset"]["extras"]  # type: ignore[attr-defined]
     if extras is not None:
         document["asset"]["extras"] = extras  # type: ignore[index]
@@ -335,11 +293,11 @@ def test_scene_without_asset_extras_and_no_prompt(extras: object, ring: Keyring)
 )
 def test_bad_prompt_or_locale_is_refused(options: dict[str, object], ring: Keyring) -> None:
     with pytest.raises(LabelError):
-        _label(_file("gltf"), ring, **options)
+        _label(triangle_scene("gltf"), ring, **options)
 
 
 def test_extras_that_are_not_an_object_are_not_overwritten(ring: Keyring) -> None:
-    document, _ = _split(_file("gltf"))
+    document, _ = _split(triangle_scene("gltf"))
     document["asset"]["extras"] = "keep me"  # type: ignore[index]
     with pytest.raises(LabelError, match="not an object"):
         _label(_join(document, None), ring)
@@ -404,7 +362,7 @@ def test_bad_input_is_a_label_error(name: str, ring: Keyring) -> None:
 
 def test_unknown_glb_chunks_are_kept(ring: Keyring) -> None:
     extra = struct.pack("<I4s", 4, b"XTRA") + b"abcd"
-    original = _file("glb")
+    original = triangle_scene("glb")
     data = original[:8] + struct.pack("<I", len(original) + len(extra)) + original[12:] + extra
     labeled = _label(data, ring).data
     assert labeled.endswith(extra)

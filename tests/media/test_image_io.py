@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import io
 import struct
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,11 @@ from synthguard.media.image_io import (
     MIME_OF,
     MediaError,
     decode_image,
+    png_chunk,
     png_chunks,
     sniff_format,
 )
+from synthguard.samples.images import png_header_only
 
 SAMPLES = Path(skimage.data.__file__).parent
 Pixels = npt.NDArray[np.uint8]
@@ -45,22 +46,6 @@ def encode(pixels: npt.NDArray[Any], fmt: str, **options: Any) -> bytes:
 def pillow_pixels(data: bytes, mode: str = "RGB") -> Pixels:
     with Image.open(io.BytesIO(data)) as im:
         return np.asarray(im.convert(mode))
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_of_size(width: int, height: int) -> bytes:
-    """A tiny, well-formed PNG whose IHDR claims `width` x `height` (8-bit RGB)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
-    )
 
 
 def reason_of(data: bytes, **options: Any) -> str:
@@ -255,7 +240,7 @@ def test_a_file_cut_in_half_is_truncated(fmt: str, options: dict[str, Any]) -> N
 
 
 def test_huge_png_header_is_refused_before_any_decoder_runs() -> None:
-    bomb = png_of_size(100_000, 100_000)
+    bomb = png_header_only(100_000, 100_000)
     assert len(bomb) < 100
     limit = Image.MAX_IMAGE_PIXELS
     with pytest.raises(MediaError, match="100000x100000") as raised:
@@ -268,7 +253,7 @@ def test_huge_png_header_is_refused_before_any_decoder_runs() -> None:
 
 def test_pixel_bound_is_ours_below_pillows() -> None:
     # 25 Mpx is far under Pillow's bomb limit: only our max_pixels can refuse it.
-    assert reason_of(png_of_size(5000, 5000), max_pixels=1_000_000) == "too_many_pixels"
+    assert reason_of(png_header_only(5000, 5000), max_pixels=1_000_000) == "too_many_pixels"
 
 
 def _patched(data: bytes, offset: int, new: bytes) -> bytes:
