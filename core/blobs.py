@@ -13,13 +13,14 @@ import hashlib
 import mimetypes
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePath
-from typing import Any, Protocol, TypeAlias
+from typing import Any, BinaryIO, Final, Protocol, TypeAlias
 from urllib.parse import SplitResult, parse_qs, unquote_to_bytes, urlsplit
 
 import boto3
@@ -96,6 +97,13 @@ class BlobStore(Protocol):
         Reads at most `ref.size + 1 <= max_bytes + 1` bytes, so a lying ref costs no memory.
         """
 
+    def put_file(self, path: Path, *, mime: str, name: str | None = None) -> BlobRef:
+        """`put` for a file, streamed: audio and video can be larger than memory."""
+
+    def open_file(self, ref: RefLike, *, max_bytes: int) -> AbstractContextManager[Path]:
+        """A local file holding the verified bytes of `ref`, for decoders that want a path;
+        a remote blob is streamed to a temporary file that is gone when the context ends."""
+
     def local_path(self, ref: RefLike) -> Path | None:
         """A file a user can open (not verified: use `get` for bytes), or None if there is none."""
 
@@ -141,13 +149,43 @@ def _read_limit(ref: BlobRef, max_bytes: int) -> int:
 
 
 def _verified(ref: BlobRef, data: bytes) -> bytes:
-    if len(data) != ref.size:
+    _verified_digest(ref, len(data), hashlib.sha256(data).hexdigest())
+    return data
+
+
+_CHUNK: Final = 1 << 20
+
+
+def _verify_stream(ref: BlobRef, source: BinaryIO, sink: BinaryIO | None = None) -> None:
+    """`_verified` for a stream read in chunks, copied to `sink` on the way when given."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := source.read(min(_CHUNK, ref.size + 1 - size)):
+        size += len(chunk)
+        digest.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+        if size > ref.size:
+            break
+    _verified_digest(ref, size, digest.hexdigest())
+
+
+def _verified_digest(ref: BlobRef, size: int, hexdigest: str) -> None:
+    if size != ref.size:
         raise BlobError(
             BlobReason.DIGEST_MISMATCH, f"{ref.uri} does not hold the {ref.size} bytes its ref says"
         )
-    if hashlib.sha256(data).hexdigest() != ref.sha256:
+    if hexdigest != ref.sha256:
         raise BlobError(BlobReason.DIGEST_MISMATCH, f"{ref.uri} does not hash to {ref.sha256}")
-    return data
+
+
+def _file_ref(path: Path, mime: str, name: str | None, uri_of: Callable[[str], str]) -> BlobRef:
+    try:
+        with path.open("rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
+        size = path.stat().st_size
+    except OSError as exc:
+        raise BlobError(BlobReason.NOT_FOUND, f"cannot read {path}: {exc}") from exc
+    return BlobRef(uri_of(_blob_key(digest, mime, name)), digest, size, mime)
 
 
 def _file_uri_path(uri: str) -> Path | None:
@@ -185,20 +223,52 @@ class LocalBlobStore:
             ) from exc
         return ref
 
+    def put_file(self, path: Path, *, mime: str, name: str | None = None) -> BlobRef:
+        ref = _file_ref(path, mime, name, lambda key: (self.root / key).as_uri())
+        dest = self.root / _blob_key(ref.sha256, mime, name)
+        try:
+            if not _holds(dest, ref.sha256):
+                dest.parent.mkdir(exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+                os.close(fd)
+                try:
+                    shutil.copyfile(path, tmp)
+                    os.replace(tmp, dest)
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+        except OSError as exc:
+            raise BlobError(
+                BlobReason.UNAVAILABLE, f"cannot write {dest}: {exc}", retryable=True
+            ) from exc
+        return ref
+
+    @contextmanager
+    def open_file(self, ref: RefLike, *, max_bytes: int) -> Iterator[Path]:
+        ref = _as_ref(ref)
+        _read_limit(ref, max_bytes)
+        with self._reading(ref) as file:
+            _verify_stream(ref, file)
+        yield self._path(ref.uri)
+
     def get(self, ref: RefLike, *, max_bytes: int) -> bytes:
         ref = _as_ref(ref)
         limit = _read_limit(ref, max_bytes)
+        with self._reading(ref) as file:
+            data = file.read(limit)
+        return _verified(ref, data)
+
+    @contextmanager
+    def _reading(self, ref: BlobRef) -> Iterator[BinaryIO]:
         path = self._path(ref.uri)
         try:
             with path.open("rb") as file:
-                data = file.read(limit)
+                yield file
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise BlobError(BlobReason.NOT_FOUND, f"no blob at {ref.uri}") from exc
         except OSError as exc:
             raise BlobError(
                 BlobReason.UNAVAILABLE, f"cannot read {ref.uri}: {exc}", retryable=True
             ) from exc
-        return _verified(ref, data)
 
     def owns(self, uri: str) -> bool:
         return self._resolve(uri) is not None
@@ -304,6 +374,35 @@ class S3BlobStore:
                 Metadata={"sha256": digest.hexdigest()},
             )
         return ref
+
+    def put_file(self, path: Path, *, mime: str, name: str | None = None) -> BlobRef:
+        ref = _file_ref(path, mime, name, lambda key: f"s3://{self.bucket}/{self.prefix}{key}")
+        key = ref.uri[len(f"s3://{self.bucket}/") :]
+        with _s3_errors(ref.uri):
+            # boto3's managed transfer: multipart above 8 MiB, so hours of video stream through
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                key,
+                ExtraArgs={"ContentType": mime, "Metadata": {"sha256": ref.sha256}},
+            )
+        return ref
+
+    @contextmanager
+    def open_file(self, ref: RefLike, *, max_bytes: int) -> Iterator[Path]:
+        ref = _as_ref(ref)
+        limit = _read_limit(ref, max_bytes)
+        if (key := self._key(ref.uri)) is None:
+            raise BlobError(BlobReason.BAD_URI, f"{ref.uri} is not under s3://{self.bucket}/")
+        with tempfile.TemporaryDirectory(prefix="synthguard-blob-") as tmp:
+            path = Path(tmp) / PurePath(key).name
+            with _s3_errors(ref.uri):
+                response = self.client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes=0-{limit - 1}"
+                )
+                with response["Body"] as body, path.open("wb") as file:
+                    _verify_stream(ref, body, file)
+            yield path
 
     def get(self, ref: RefLike, *, max_bytes: int) -> bytes:
         ref = _as_ref(ref)

@@ -42,6 +42,12 @@ MediaReason = Literal[
     "corrupt",
     "too_many_pixels",
     "too_small",
+    # audio and video (media.av_io)
+    "no_stream",
+    "unsupported_codec",
+    "too_long",
+    "bad_frame_rate",
+    "bad_audio",
 ]
 
 
