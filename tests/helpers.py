@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import io
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pygltflib as gl
 
@@ -173,3 +177,39 @@ def triangle_scene(fmt: str) -> bytes:
         return b"".join(model.save_to_bytes())
     model.buffers[0].uri = gl.DATA_URI_HEADER + base64.b64encode(BLOB).decode("ascii")
     return bytes(model.gltf_to_json().encode("utf-8"))
+
+
+def decode_frames(
+    source: Path | bytes, limit: int | None = None, size: tuple[int, int] | None = None
+) -> list[av.VideoFrame]:
+    """The first `limit` frames of a video file (path or bytes) as yuv420p, at `size` if given."""
+    width, height = size or (None, None)
+    frames: list[av.VideoFrame] = []
+    with av.open(str(source) if isinstance(source, Path) else io.BytesIO(source), "r") as inp:
+        for frame in inp.decode(video=0):
+            if len(frames) == limit:
+                break
+            frames.append(frame.reformat(width=width, height=height, format="yuv420p"))
+    return frames
+
+
+def copy_frames(frames: Iterable[av.VideoFrame]) -> list[av.VideoFrame]:
+    """Fresh yuv420p frames with the same pixels, to edit in place (decoded frames share
+    buffers, and a module's fixture frames must stay as they are)."""
+    return [av.VideoFrame.from_ndarray(f.to_ndarray(), format="yuv420p") for f in frames]
+
+
+def h264(frames: Sequence[av.VideoFrame], *, crf: int = 23, fps: int = 25) -> bytes:
+    """MP4 bytes of `frames` encoded with libx264 (veryfast) at `crf`, `fps` frames a second."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream(
+            "libx264", rate=fps, options={"crf": str(crf), "preset": "veryfast"}
+        )
+        stream.width, stream.height, stream.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
+        for i, frame in enumerate(frames):
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            frame.pict_type = av.video.frame.PictureType.NONE  # else x264 copies decoded types
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buf.getvalue()

@@ -108,6 +108,31 @@ def label_geometry(
     return _layout(width, height, text, corner, min_height_ratio)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class LabelPatch:
+    """The label as drawn over its plate box: per-pixel opacity (0-1) and premultiplied grey
+    level (0-255; the label is white text on a black plate, so one channel holds R, G and B)."""
+
+    geometry: LabelGeometry
+    alpha: _Floats
+    colour: _Floats
+
+
+def label_patch(
+    width: int,
+    height: int,
+    text: str = DEFAULT_TEXT,
+    corner: Corner = Corner.BOTTOM_RIGHT,
+    *,
+    min_height_ratio: float = MIN_HEIGHT_RATIO,
+) -> LabelPatch:
+    """What `draw_label` blends over a `width` x `height` image, for other pixel formats."""
+    geometry, layer = _layout(width, height, text, corner, min_height_ratio)
+    coverage = layer / 255.0
+    # White text over the plate: the label's own alpha and its premultiplied colour.
+    return LabelPatch(geometry, coverage + PLATE_ALPHA * (1.0 - coverage), 255.0 * coverage)
+
+
 def draw_label(
     pixels: Pixels,
     text: str = DEFAULT_TEXT,
@@ -116,13 +141,12 @@ def draw_label(
 ) -> Pixels:
     """A copy of `pixels` (uint8 HxWx3 or HxWx4) with the visible label drawn in `corner`."""
     _check_pixels(pixels)
-    geometry, layer = _layout(pixels.shape[1], pixels.shape[0], text, corner, min_height_ratio)
+    patch = label_patch(
+        pixels.shape[1], pixels.shape[0], text, corner, min_height_ratio=min_height_ratio
+    )
+    geometry, alpha, colour = patch.geometry, patch.alpha, patch.colour
     out = pixels.copy()
     box = out[geometry.y0 : geometry.y1, geometry.x0 : geometry.x1]
-    coverage = layer / 255.0
-    # White text over the plate: the label's own alpha and its premultiplied colour.
-    alpha = coverage + PLATE_ALPHA * (1.0 - coverage)
-    colour = 255.0 * coverage
     background = box[..., :3].astype(np.float64)
     if box.shape[2] == 3:
         blended = colour[..., None] + background * (1.0 - alpha)[..., None]

@@ -73,12 +73,13 @@ _LUMA_WEIGHTS: Final = (0.299, 0.587, 0.114)  # BT.601, the Y the embedder moves
 
 @dataclass(frozen=True)
 class Detection:
-    """Outcome of :func:`detect`.
+    """Outcome of :func:`detect` (and of the video detector, :mod:`synthguard.watermark.video`).
 
     ``confidence`` is the normalised soft correlation of the decoded codeword in [0, 1]
     (0 for noise-like evidence), ``bit_accuracy_hint`` the share of raw hard decisions that
     agree with the accepted codeword (0.0 when nothing was found), and
-    ``false_positive_bound`` the probability that an unmarked image yields ``found=True``.
+    ``false_positive_bound`` a bound on the probability that an unmarked image (or video)
+    yields ``found=True``.
     """
 
     found: bool
@@ -111,6 +112,11 @@ def _upsample(chips: npt.NDArray[np.float32]) -> FloatArray:
 _KERNEL = _smooth_kernel_fft()
 _SYNC, _KEYS, _BIT_OF_CHIP = _patterns()
 _SYNC_FFT_CONJ = np.conj(np.fft.fft2(_SYNC))
+
+
+def check_payload(payload: int) -> None:
+    if not 0 <= payload < 2**PAYLOAD_BITS:
+        raise ValueError("payload must be an unsigned 64-bit integer")
 
 
 def _crc_bits(payload: int) -> npt.NDArray[np.uint8]:
@@ -152,14 +158,14 @@ def _box(a: FloatArray, r: int) -> FloatArray:
         pad = [(0, 0), (0, 0)]
         pad[axis] = (r + 1, r)
         c = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis, dtype=np.float32)
-        n = out.shape[axis]
-        hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
-        lo = np.take(c, np.arange(0, n), axis=axis)
+        hi = c[2 * r + 1 :] if axis == 0 else c[:, 2 * r + 1 :]
+        lo = c[: -(2 * r + 1)] if axis == 0 else c[:, : -(2 * r + 1)]
         out = (hi - lo) / np.float32(2 * r + 1)
     return out
 
 
-def _tile_pattern(payload: int) -> FloatArray:
+def tile_pattern(payload: int) -> FloatArray:
+    """One TILE x TILE period of the mark for ``payload``, unit amplitude (shared with video)."""
     bits = _crc_bits(payload).astype(np.float32) * 2 - 1
     data = _upsample(bits[_BIT_OF_CHIP] * _KEYS)
     tile = (data + np.float32(_SYNC_WEIGHT) * _SYNC) / np.float32(np.hypot(1.0, _SYNC_WEIGHT))
@@ -170,8 +176,7 @@ def embed(
     rgb: npt.NDArray[np.uint8], payload: int, *, strength: float = DEFAULT_STRENGTH
 ) -> npt.NDArray[np.uint8]:
     """Return a copy of ``rgb`` (HxWx3/4 or grayscale, uint8) carrying the 64-bit ``payload``."""
-    if not 0 <= payload < 2**PAYLOAD_BITS:
-        raise ValueError("payload must be an unsigned 64-bit integer")
+    check_payload(payload)
     arr, gray = _as_rgb(rgb)
     h, w = arr.shape[:2]
     if h < TILE or w < TILE:
@@ -185,7 +190,7 @@ def embed(
     # delta[y, x] = tile[y % TILE, x % TILE] * mask[y // CELL, x // CELL], in one broadcast
     nty, ntx = -(-h // TILE), -(-w // TILE)
     mask = np.pad(mask, ((0, nty * GRID - h4), (0, ntx * GRID - w4)))
-    tile = _tile_pattern(payload).reshape(1, GRID, CELL, 1, GRID, CELL)
+    tile = tile_pattern(payload).reshape(1, GRID, CELL, 1, GRID, CELL)
     delta = tile * mask.reshape(nty, GRID, 1, ntx, GRID, 1)
     d = np.rint(delta.reshape(nty * TILE, ntx * TILE)[:h, :w]).astype(np.int16)
     out = arr.astype(np.int16)
@@ -222,16 +227,20 @@ def _fold_fast(arr: npt.NDArray[np.uint8], gray: bool) -> FloatArray:
     return folded
 
 
-def _fold_robust(arr: npt.NDArray[np.uint8], gray: bool) -> FloatArray:
-    """Fold locally whitened Y (slow path): minus local mean, over local std, clipped."""
-    h, w = arr.shape[:2]
-    y = _luma(arr, gray)
+def whiten(y: FloatArray) -> FloatArray:
+    """Y minus its local mean, over its local std, clipped: what the robust front end folds."""
     res = y - _box(y, 4)
     sd = np.sqrt(_box(res * res, 8)) + np.float32(1.0)
-    res = np.clip(res / sd, -2.0, 2.0)
+    white: FloatArray = np.clip(res / sd, -2.0, 2.0)
+    return white
+
+
+def fold(plane: FloatArray) -> FloatArray:
+    """Sum of all TILE x TILE tiles of ``plane``, partial edge tiles zero-padded."""
+    h, w = plane.shape
     hh, ww = -(-h // TILE) * TILE, -(-w // TILE) * TILE
-    res = np.pad(res, ((0, hh - h), (0, ww - w)))
-    folded: FloatArray = res.reshape(hh // TILE, TILE, ww // TILE, TILE).sum(axis=(0, 2))
+    padded = np.pad(plane, ((0, hh - h), (0, ww - w)))
+    folded: FloatArray = padded.reshape(hh // TILE, TILE, ww // TILE, TILE).sum(axis=(0, 2))
     return folded
 
 
@@ -243,12 +252,20 @@ def _soft_bits(
     h, w = arr.shape[:2]
     if h < TILE or w < TILE:
         return []
-    if robust:
-        ff = np.fft.fft2(_fold_robust(arr, gray))
-    else:
-        ff = np.fft.fft2(_fold_fast(arr, gray))
+    if robust:  # the slow path
+        return soft_bits(fold(whiten(_luma(arr, gray))), spectral_whitening=False)
+    return soft_bits(_fold_fast(arr, gray), spectral_whitening=True)
+
+
+def soft_bits(
+    folded: npt.NDArray[np.floating], *, spectral_whitening: bool
+) -> list[tuple[float, npt.NDArray[np.float64]]]:
+    """Soft values of the 96 coded bits from a folded tile, for the best alignment candidates
+    (peak, soft). A raw fold needs ``spectral_whitening``; a fold of :func:`whiten` does not."""
+    ff = np.fft.fft2(folded)
+    if spectral_whitening:
         mag = np.abs(ff)
-        ff = ff / (mag + np.median(mag) + 1e-9)  # spectral whitening
+        ff = ff / (mag + np.median(mag) + 1e-9)
         ff[0, 0] = 0
     corr = np.real(np.fft.ifft2(ff * _SYNC_FFT_CONJ))
     # matched filter (same smoothing as the embedder), computed once for all shifts
@@ -268,14 +285,17 @@ def _soft_bits(
 def detect(rgb: npt.NDArray[np.uint8]) -> Detection:
     """Blindly look for a watermark; never needs the original image."""
     for robust in (False, True):
-        found = _decode(rgb, robust=robust)
+        found = decode(_soft_bits(rgb, robust=robust), FALSE_POSITIVE_BOUND)
         if found is not None:
             return found
     return Detection(False, None, 0.0, 0.0, FALSE_POSITIVE_BOUND)
 
 
-def _decode(rgb: npt.NDArray[np.uint8], *, robust: bool) -> Detection | None:
-    for _, soft in _soft_bits(rgb, robust=robust):
+def decode(
+    candidates: list[tuple[float, npt.NDArray[np.float64]]], false_positive_bound: float
+) -> Detection | None:
+    """Chase-decode the soft bits of each alignment candidate; the first CRC match wins."""
+    for _, soft in candidates:
         hard = (soft > 0).astype(np.uint8)
         weakest = np.argsort(np.abs(soft))[:CHASE_BITS]
         for n in range(CHASE_BITS + 1):
@@ -291,6 +311,6 @@ def _decode(rgb: npt.NDArray[np.uint8], *, robust: bool) -> Detection | None:
                         payload=payload,
                         confidence=max(0.0, conf),
                         bit_accuracy_hint=float(np.mean(hard == bits)),
-                        false_positive_bound=FALSE_POSITIVE_BOUND,
+                        false_positive_bound=false_positive_bound,
                     )
     return None
