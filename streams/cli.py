@@ -168,15 +168,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError
 
 
-def _file_kind(path: Path, data: bytes) -> str:
-    """image / scene / text, from the bytes first (a .txt that is really a PNG is an image)."""
+def _file_kind(path: Path) -> str:
+    """image / scene / video / audio / text, from the bytes first (a .txt that is really a PNG
+    is an image); only the header is read, so a long video costs nothing here."""
+    from synthguard.media.av_io import probe_kind
     from synthguard.media.image_io import sniff_format
 
-    if sniff_format(data) is not None:
+    with path.open("rb") as file:
+        head = file.read(4096)
+    if sniff_format(head) is not None:
         return "image"
-    if data[:4] == b"glTF" or path.suffix.lower() in {".gltf", ".glb"}:
+    if head[:4] == b"glTF" or path.suffix.lower() in {".gltf", ".glb"}:
         return "scene"
-    return "text"
+    return probe_kind(path) or "text"
 
 
 def cmd_label(args: argparse.Namespace) -> int:
@@ -184,10 +188,12 @@ def cmd_label(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     source = Path(args.file)
-    data = source.read_bytes()
     explicit = args.service_kind in EXPLICIT_LABEL_KINDS
     produce_id = args.produce_id or source.name
-    kind = _file_kind(source, data)
+    kind = _file_kind(source)
+    if kind == "video":
+        return _label_video(args, settings, source, explicit=explicit, produce_id=produce_id)
+    data = source.read_bytes()
     if kind == "text":
         return _label_text(args, settings, source, data, explicit=explicit, produce_id=produce_id)
     if kind == "image":
@@ -222,6 +228,39 @@ def cmd_label(args: argparse.Namespace) -> int:
     print(
         f"labeled {args.out}: {extra} explicit={explicit} "
         f"ProduceID={record.produce_id} sha256={digest}"
+    )
+    return 0
+
+
+def _label_video(
+    args: argparse.Namespace, settings: Settings, source: Path, *, explicit: bool, produce_id: str
+) -> int:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from synthguard.labels.video import label_video
+
+    # Segments are labeled in `media_workers` processes, as a pipeline worker would.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(settings.media_workers, mp_context=spawn) as pool:
+        video = label_video(
+            source,
+            Path(args.out),
+            produce_id=produce_id,
+            producer=settings.producer_id,
+            keyring=settings.keyring(),
+            notice=settings.image_label_text if explicit else None,
+            corner=settings.image_notice_corner,
+            settings=settings.encode_settings(),
+            limits=settings.media_limits(),
+            segment_seconds=settings.segment_seconds,
+            run=pool.map,
+        )
+    wm = video.watermark_id
+    print(
+        f"labeled {args.out}: format=MP4 segments={video.segments} watermark="
+        + ("none (frame too small)" if wm is None else f"{wm:016x}")
+        + f" explicit={explicit} ProduceID={video.record.produce_id} sha256={video.digest_hex}"
     )
     return 0
 
@@ -261,14 +300,22 @@ def _label_text(
 def cmd_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = Path(args.file)
-    data = path.read_bytes()
-    kind = _file_kind(path, data)
+    kind = _file_kind(path)
     result: Any
-    if kind == "image":
+    if kind == "video":
+        from synthguard.labels.video import verify_video
+
+        result = verify_video(
+            path,
+            settings.keyring(),
+            notice=settings.image_label_text,
+            limits=settings.media_limits(),
+        )
+    elif kind == "image":
         from synthguard.labels.image import verify_image
 
         result = verify_image(
-            data,
+            path.read_bytes(),
             settings.keyring(),
             notice=settings.image_label_text,
             max_pixels=settings.max_image_pixels,
@@ -276,7 +323,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     elif kind == "scene":
         from synthguard.labels.scene import verify_scene
 
-        result = verify_scene(data, settings.keyring())
+        result = verify_scene(path.read_bytes(), settings.keyring())
     else:
         from synthguard.labels.verify import verify_file
 
@@ -344,8 +391,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "label",
-        help="label a file: image (PNG/JPEG/WebP), glTF/GLB scene, or text (.md front matter, "
-        ".txt sidecar)",
+        help="label a file: video (written as MP4), image (PNG/JPEG/WebP), glTF/GLB scene, or "
+        "text (.md front matter, .txt sidecar)",
     )
     s.add_argument("file")
     s.add_argument("--out", required=True)

@@ -28,8 +28,9 @@ from PIL import Image
 from synthguard.errors import LabelError
 from synthguard.labels.aigc import AigcRecord, LabelClass, MalformedRecordError
 from synthguard.labels.containers import insert_record, read_record
-from synthguard.labels.signing import Keyring, check, sign_producer, sign_propagator
-from synthguard.labels.verify import LabelStatus, Verification, classify_signatures
+from synthguard.labels.judge import MediaVerdict, judge
+from synthguard.labels.signing import Keyring, sign_producer, sign_propagator
+from synthguard.labels.verify import LabelStatus, Verification
 from synthguard.labels.visible import DEFAULT_TEXT, Corner, draw_label, find_label
 from synthguard.media.image_io import MIME_OF, SUPPORTED_FORMATS, DecodedImage, decode_image
 from synthguard.watermark import Detection, detect, embed
@@ -158,36 +159,30 @@ def label_image(
 
 @dataclass(frozen=True, slots=True)
 class ImageVerification:
-    """The text path's Verification plus what only pixels can tell."""
+    """The shared media verdict plus what only pixels can tell."""
 
-    verification: Verification
-    watermark: Detection
-    expected_watermark_id: int | None
+    verdict: MediaVerdict
     explicit_corner: Corner | None
     format: str
+
+    @property
+    def verification(self) -> Verification:
+        return self.verdict.verification
+
+    @property
+    def watermark(self) -> Detection:
+        return self.verdict.watermark
 
     @property
     def status(self) -> LabelStatus:
         return self.verification.status
 
     def to_json_dict(self) -> dict[str, object]:
-        found = self.watermark.found and self.watermark.payload is not None
         return {
             **self.verification.to_json_dict(),
             "format": self.format,
             "explicit_corner": self.explicit_corner and self.explicit_corner.value,
-            "watermark": {
-                "found": found,
-                "id": f"{self.watermark.payload:016x}" if found else None,
-                "bits": f"{self.watermark.payload:064b}" if found else None,
-                "confidence": round(self.watermark.confidence, 4),
-                "matches_record": (
-                    None
-                    if self.expected_watermark_id is None or not found
-                    else self.watermark.payload == self.expected_watermark_id
-                ),
-                "false_positive_bound": self.watermark.false_positive_bound,
-            },
+            "watermark": self.verdict.watermark_json(),
         }
 
 
@@ -209,56 +204,19 @@ def _verify_decoded(
     data: bytes, decoded: DecodedImage, digest: bytes, keyring: Keyring, notice: str
 ) -> ImageVerification:
     pixels = decoded.pixels
-    mark = detect(pixels)
     corner = find_label(pixels, notice)
-    explicit = corner is not None
+    record: AigcRecord | MalformedRecordError | None
     try:
         record = read_record(data)
     except MalformedRecordError as exc:
-        verdict = Verification(LabelStatus.ALTERED, None, explicit, f"malformed AIGC record: {exc}")
-        return ImageVerification(verdict, mark, None, corner, decoded.format)
-    if record is None:
-        verdict = _unrecorded(mark, explicit)
-        return ImageVerification(verdict, mark, None, corner, decoded.format)
-    signatures = check(record, digest, keyring)
-    status, detail = classify_signatures(signatures)
-    # A propagator-only record (possibly / suspected content) names no producer to tie to.
-    expected = (
-        watermark_id(record.content_producer, record.produce_id) if record.produce_id else None
-    )
-    if mark.found and expected is not None and mark.payload != expected:
-        # Someone moved a record onto another generated image, or rewrote ProduceID.
-        status = LabelStatus.ALTERED
-        detail = f"watermark ID {mark.payload:016x} does not belong to this record; " + detail
-    elif status is LabelStatus.ALTERED and mark.found:
-        detail += "; the watermark still carries this record's ID (re-encoded or edited)"
-    verdict = Verification(
-        status, record, explicit, detail, signatures.producer, signatures.propagator
-    )
-    return ImageVerification(verdict, mark, expected, corner, decoded.format)
+        record = exc
+    verdict = judge(record, digest, detect(pixels), corner is not None, keyring)
+    return ImageVerification(verdict, corner, decoded.format)
 
 
-def _unrecorded(mark: Detection, explicit: bool) -> Verification:
-    if mark.found:
-        return Verification(
-            LabelStatus.WATERMARK_ONLY,
-            None,
-            explicit,
-            f"no AIGC record, but the invisible watermark {mark.payload:016x} is present "
-            "(metadata stripped)",
-        )
-    if explicit:
-        return Verification(
-            LabelStatus.EXPLICIT_ONLY, None, True, "no AIGC record or watermark; visible label"
-        )
-    return Verification(
-        LabelStatus.UNLABELED, None, False, "no AIGC record, no watermark, no visible label"
-    )
-
-
-def classify_incoming(found: ImageVerification, *, declared_ai: bool) -> Classification:
+def classify_incoming(found: Verification, *, declared_ai: bool) -> Classification:
     """2025 Labeling Measures Art. 6 (1)-(3), in that order of precedence."""
-    if found.verification.record is not None or found.status is LabelStatus.ALTERED:
+    if found.record is not None or found.status is LabelStatus.ALTERED:
         return Classification.CONFIRMED
     if declared_ai:
         return Classification.POSSIBLY
@@ -293,7 +251,7 @@ def propagate_image(
     decoded = decode_image(data, declared_mime=declared_mime, max_pixels=max_pixels)
     digest = pixel_digest(decoded.pixels)  # one hash serves the check and the new signature
     incoming = _verify_decoded(data, decoded, digest, keyring, notice)
-    classification = classify_incoming(incoming, declared_ai=declared_ai)
+    classification = classify_incoming(incoming.verification, declared_ai=declared_ai)
     if classification is Classification.NONE:
         return PropagatedImage(data, None, classification, incoming, digest.hex())
     base = incoming.verification.record or AigcRecord(LABEL_OF[classification], "", "")
