@@ -28,12 +28,12 @@ from PIL import Image
 from synthguard.errors import LabelError
 from synthguard.labels.aigc import AigcRecord, LabelClass, MalformedRecordError
 from synthguard.labels.containers import insert_record, read_record
-from synthguard.labels.judge import MediaVerdict, judge
+from synthguard.labels.judge import MediaVerdict, VerifiedMedia, judge
 from synthguard.labels.signing import Keyring, sign_producer, sign_propagator
 from synthguard.labels.verify import LabelStatus, Verification
 from synthguard.labels.visible import DEFAULT_TEXT, Corner, draw_label, find_label
 from synthguard.media.image_io import MIME_OF, SUPPORTED_FORMATS, DecodedImage, decode_image
-from synthguard.watermark import Detection, detect, embed
+from synthguard.watermark import detect, embed
 from synthguard.watermark.image import TILE
 
 Pixels = npt.NDArray[np.uint8]
@@ -158,32 +158,20 @@ def label_image(
 
 
 @dataclass(frozen=True, slots=True)
-class ImageVerification:
+class ImageVerification(VerifiedMedia):
     """The shared media verdict plus what only pixels can tell."""
 
     verdict: MediaVerdict
     explicit_corner: Corner | None
     format: str
 
-    @property
-    def verification(self) -> Verification:
-        return self.verdict.verification
-
-    @property
-    def watermark(self) -> Detection:
-        return self.verdict.watermark
-
-    @property
-    def status(self) -> LabelStatus:
-        return self.verification.status
-
     def to_json_dict(self) -> dict[str, object]:
-        return {
-            **self.verification.to_json_dict(),
-            "format": self.format,
-            "explicit_corner": self.explicit_corner and self.explicit_corner.value,
-            "watermark": self.verdict.watermark_json(),
-        }
+        return self.report(
+            {
+                "format": self.format,
+                "explicit_corner": self.explicit_corner and self.explicit_corner.value,
+            }
+        )
 
 
 def verify_image(

@@ -8,12 +8,33 @@ audible) label that remains when the other two are gone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
-from synthguard.labels.aigc import AigcRecord, MalformedRecordError
+from synthguard.errors import LabelError
+from synthguard.labels.aigc import AigcRecord, MalformedRecordError, parse_json
 from synthguard.labels.signing import Keyring, check
 from synthguard.labels.verify import LabelStatus, Verification, classify_signatures
 from synthguard.watermark import Detection
+
+# Audio and video carry the record as one container tag, `AIGC`, holding the seven fields as a
+# JSON object (MP4 moov/udta/meta keys, MP3 ID3v2 TXXX, FLAC/Vorbis comments).
+RECORD_TAG: Final = "AIGC"
+
+
+def record_from_tags(tags: Mapping[str, str]) -> AigcRecord | MalformedRecordError | None:
+    """The record in a container's tags: None when there is none, an error when unreadable."""
+    raw = tags.get(RECORD_TAG)
+    if raw is None:
+        return None
+    try:
+        fields = parse_json(raw)
+        if not isinstance(fields, dict):
+            raise LabelError("the AIGC tag must hold a JSON object")
+        return AigcRecord.from_fields(fields)
+    except LabelError as exc:
+        return MalformedRecordError(str(exc), body=raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +53,34 @@ class MediaVerdict:
             "confidence": round(mark.confidence, 4),
             "matches_record": None if expected is None or not found else mark.payload == expected,
             "false_positive_bound": mark.false_positive_bound,
+        }
+
+
+class VerifiedMedia:
+    """What every medium's verification shares; subclasses are dataclasses holding `verdict`
+    and what only their medium can tell."""
+
+    __slots__ = ()
+    verdict: MediaVerdict
+
+    @property
+    def verification(self) -> Verification:
+        return self.verdict.verification
+
+    @property
+    def watermark(self) -> Detection:
+        return self.verdict.watermark
+
+    @property
+    def status(self) -> LabelStatus:
+        return self.verification.status
+
+    def report(self, medium: dict[str, object]) -> dict[str, object]:
+        """The CLI's `--json`: the verdict, then `medium`'s own fields, then the watermark."""
+        return {
+            **self.verification.to_json_dict(),
+            **medium,
+            "watermark": self.verdict.watermark_json(),
         }
 
 
@@ -82,8 +131,11 @@ def _unrecorded(mark: Detection, explicit: bool) -> Verification:
         )
     if explicit:
         return Verification(
-            LabelStatus.EXPLICIT_ONLY, None, True, "no AIGC record or watermark; visible label"
+            LabelStatus.EXPLICIT_ONLY,
+            None,
+            True,
+            "no AIGC record or watermark; the explicit (visible or audible) label remains",
         )
     return Verification(
-        LabelStatus.UNLABELED, None, False, "no AIGC record, no watermark, no visible label"
+        LabelStatus.UNLABELED, None, False, "no AIGC record, no watermark, no explicit label"
     )

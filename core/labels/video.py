@@ -28,13 +28,17 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from synthguard.errors import LabelError
-from synthguard.labels.aigc import AigcRecord, LabelClass, MalformedRecordError, parse_json
+from synthguard.labels.aigc import AigcRecord, LabelClass
 from synthguard.labels.image import LABEL_OF, Classification, classify_incoming, watermark_id
-from synthguard.labels.judge import MediaVerdict, judge
+from synthguard.labels.judge import (
+    RECORD_TAG,
+    MediaVerdict,
+    VerifiedMedia,
+    judge,
+    record_from_tags,
+)
 from synthguard.labels.overlay import FrameOverlay
 from synthguard.labels.signing import Keyring, sign_producer, sign_propagator
-from synthguard.labels.verify import LabelStatus, Verification
 from synthguard.labels.visible import DEFAULT_TEXT, MIN_HEIGHT_RATIO, Corner, find_label
 from synthguard.media.av_io import (
     DEFAULT_LIMITS,
@@ -56,7 +60,6 @@ from synthguard.media.segments import (
 )
 from synthguard.watermark.video import FrameMarker, VideoDetector
 
-RECORD_TAG: Final = "AIGC"
 START_SCREEN_S: Final = 2.0  # GB 45438: the start-screen notice lasts at least 2 s
 START_SCALE: Final = 2.0
 # Keyframes the verifier decodes, spread over the file, so a cut, a trimmed start or a
@@ -223,46 +226,25 @@ def label_video(
 
 
 @dataclass(frozen=True, slots=True)
-class VideoVerification:
+class VideoVerification(VerifiedMedia):
     verdict: MediaVerdict
     explicit_corner: Corner | None
     info: MediaInfo
     frames_checked: int
 
-    @property
-    def verification(self) -> Verification:
-        return self.verdict.verification
-
-    @property
-    def status(self) -> LabelStatus:
-        return self.verification.status
-
     def to_json_dict(self) -> dict[str, object]:
         video = self.info.video
-        return {
-            **self.verification.to_json_dict(),
-            "format": self.info.format.split(",")[0],
-            "video": None
-            if video is None
-            else f"{video.codec} {video.width}x{video.height} @ {float(video.fps):.3g} fps",
-            "duration_s": round(self.info.duration_s, 3),
-            "explicit_corner": self.explicit_corner and self.explicit_corner.value,
-            "frames_checked": self.frames_checked,
-            "watermark": self.verdict.watermark_json(),
-        }
-
-
-def read_record(info: MediaInfo) -> AigcRecord | MalformedRecordError | None:
-    raw = info.tags.get(RECORD_TAG)
-    if raw is None:
-        return None
-    try:
-        fields = parse_json(raw)
-        if not isinstance(fields, dict):
-            raise LabelError("the AIGC tag must hold a JSON object")
-        return AigcRecord.from_fields(fields)
-    except LabelError as exc:
-        return MalformedRecordError(str(exc), body=raw)
+        return self.report(
+            {
+                "format": self.info.format.split(",")[0],
+                "video": None
+                if video is None
+                else f"{video.codec} {video.width}x{video.height} @ {float(video.fps):.3g} fps",
+                "duration_s": round(self.info.duration_s, 3),
+                "explicit_corner": self.explicit_corner and self.explicit_corner.value,
+                "frames_checked": self.frames_checked,
+            }
+        )
 
 
 def verify_video(
@@ -281,7 +263,9 @@ def verify_video(
         if rgb is not None and corner is None:
             corner = _find_notice(rgb, notice)
     found = detector.result()
-    verdict = judge(read_record(info), packet_digest(path), found, corner is not None, keyring)
+    verdict = judge(
+        record_from_tags(info.tags), packet_digest(path), found, corner is not None, keyring
+    )
     return VideoVerification(verdict, corner, info, detector.frames)
 
 

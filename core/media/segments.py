@@ -270,9 +270,13 @@ def remux(src: Path, dst: Path, tags: Mapping[str, str | None]) -> None:
             for key, value in merged.items():
                 out.metadata[key] = value
             streams = [s for s in container.streams if s.type in ("audio", "video")]
-            mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+            mapping = {}
+            for stream in streams:
+                mapping[stream.index] = out.add_stream_from_template(stream)
+                # keeps an MP3's cover picture a picture (attached_pic), not a video
+                mapping[stream.index].disposition = stream.disposition
             for packet in container.demux(streams):
-                if packet.dts is None or not packet.size:
+                if not packet.size:  # end-of-stream markers; a cover picture has no dts
                     continue
                 packet.stream = mapping[packet.stream_index]
                 out.mux(packet)

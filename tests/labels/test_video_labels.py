@@ -11,10 +11,10 @@ from clips import bunny_clip
 
 from synthguard.labels.aigc import AigcRecord
 from synthguard.labels.image import Classification, watermark_id
+from synthguard.labels.judge import RECORD_TAG
 from synthguard.labels.signing import Keyring
 from synthguard.labels.verify import LabelStatus
 from synthguard.labels.video import (
-    RECORD_TAG,
     LabeledVideo,
     label_video,
     propagate_video,
