@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SOURCES := $(shell find core streams codecs schemas -type f \( -name '*.py' -o -name '*.avsc' -o -name '*.json' -o -name '*.jsonl' \) 2>/dev/null | sort)
 STAMP := $(VENV)/.installed-$(shell echo $(SOURCES) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test bench bench-image clean
+.PHONY: install run test bench bench-image bench-video bench-audio clean
 
 install: $(STAMP)
 
@@ -36,6 +36,13 @@ bench-image: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps invisible-watermark==0.2.0
 	$(BIN)/python -m pip install -q opencv-python-headless==5.0.0.93 PyWavelets==1.9.0
 	$(BIN)/python bench/image_watermark.py
+
+bench-video: $(STAMP)
+	$(BIN)/python bench/video_label.py
+	$(BIN)/python bench/video_watermark.py
+
+bench-audio: $(STAMP)
+	$(BIN)/python bench/audio_watermark.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

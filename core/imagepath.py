@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from synthguard.blobs import BlobRef, BlobStore
-from synthguard.labeling import EXPLICIT_LABEL_KINDS, explicit_check, signature_check
+from synthguard.labeling import (
+    EXPLICIT_LABEL_KINDS,
+    PLATFORM_NOTICE,
+    explicit_check,
+    media_label,
+    propagated_label,
+    signature_check,
+)
 from synthguard.labels.aigc import AigcRecord
 from synthguard.labels.image import (
     Classification,
@@ -21,6 +28,7 @@ from synthguard.labels.image import (
     label_image,
     propagate_image,
 )
+from synthguard.labels.judge import VerifiedMedia
 from synthguard.labels.signing import Keyring
 from synthguard.labels.verify import LabelStatus
 from synthguard.labels.visible import Corner
@@ -46,13 +54,6 @@ STAGE = "label"
 TAMPERED: Final = frozenset(
     {LabelStatus.ALTERED, LabelStatus.WATERMARK_ONLY, LabelStatus.EXPLICIT_ONLY}
 )
-# The prompt a platform shows beside content it spreads (Measures Art. 6 (1)-(3)); each holds
-# GB 45438's AI element and generation element.
-PLATFORM_NOTICE: Final = {
-    Classification.CONFIRMED: "AI生成",
-    Classification.POSSIBLY: "可能为AI生成",
-    Classification.SUSPECTED: "疑似AI生成",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,17 +132,14 @@ def _produce(
 
 
 def _applied(labeled: LabeledImage, out: BlobRef) -> Record:
-    return {
-        "record": labeled.record.to_fields(),
-        "explicit": labeled.explicit,
-        "notice": labeled.notice,
-        "digest": labeled.digest_hex,
-        "labeled_text": None,
-        "blob": out.to_record(),
-        "watermark_id": None if labeled.watermark_id is None else f"{labeled.watermark_id:016x}",
-        "classification": Classification.CONFIRMED.value,
-        "incoming": None,
-    }
+    return media_label(
+        labeled.record,
+        explicit=labeled.explicit,
+        notice=labeled.notice,
+        digest_hex=labeled.digest_hex,
+        blob=out,
+        watermark_id=labeled.watermark_id,
+    )
 
 
 def _propagate(
@@ -158,7 +156,25 @@ def _propagate(
         declared_mime=ref.mime,
         max_pixels=policy.max_pixels,
     )
-    found = result.incoming.verification
+    label = None if result.record is None else _propagated(result, result.record, store)
+    return propagation_output(
+        state, policy.propagator_id, result.incoming, result.classification, label, "image"
+    )
+
+
+def propagation_output(  # noqa: PLR0917 - one call per medium, each naming all six
+    state: Record,
+    propagator_id: str,
+    incoming: VerifiedMedia,
+    classification: Classification,
+    label: Record | None,
+    what: str,
+) -> StageOutput:
+    """The decision on content a platform spreads, for any medium: its incoming label checked
+    (Art. 18), its classification and propagator fields recorded (Measures Art. 6), and a
+    stripped or altered label held with a high-risk alert and a strike."""
+    env = state["envelope"]
+    found = incoming.verification
     tampered = found.status in TAMPERED
     state["checks"].append(
         check(
@@ -169,20 +185,20 @@ def _propagate(
             f"incoming label {found.status.value}: {found.detail}",
         )
     )
-    state["label"] = None if result.record is None else _propagated(result, result.record, store)
-    classification = result.classification
+    state["label"] = label
     state["checks"].append(
         check(
             "Art. 16",
             "label.propagation",
             STAGE,
-            Outcome.APPLIED if result.record is not None else Outcome.NOT_APPLICABLE,
-            f"{classification.value} AI-generated; ContentPropagator={policy.propagator_id}, "
+            Outcome.APPLIED if label is not None else Outcome.NOT_APPLICABLE,
+            f"{classification.value} AI-generated; ContentPropagator={propagator_id}, "
             f"platform prompt {PLATFORM_NOTICE[classification]!r}"
             if classification in PLATFORM_NOTICE
             else "no implicit label, no declaration, no trace of generation: not labeled",
         )
     )
+    state["stages"][STAGE] = now_ms()
     if not tampered:
         return StageOutput(
             forward=state, compliance=compliance_record(state, Verdict.PUBLISHABLE, [])
@@ -195,13 +211,13 @@ def _propagate(
                 AlertKind.TAMPERED_LABEL,
                 AlertSeverity.HIGH,
                 "Art. 18",
-                f"high risk: AI label {found.status.value} on redistributed image",
+                f"high risk: AI label {found.status.value} on redistributed {what}",
                 artifact_id=env["artifact_id"],
                 user_id=env["user_id"],
                 evidence={
                     "status": found.status.value,
                     "detail": found.detail,
-                    "watermark_found": str(result.incoming.watermark.found).lower(),
+                    "watermark_found": str(incoming.watermark.found).lower(),
                 },
             )
         ],
@@ -211,15 +227,6 @@ def _propagate(
 
 def _propagated(result: PropagatedImage, record: AigcRecord, store: BlobStore) -> Record:
     out = store.put(result.data, mime=MIME_OF[result.incoming.format], name=record.propagate_id)
-    mark = result.incoming.watermark
-    return {
-        "record": record.to_fields(),
-        "explicit": False,
-        "notice": PLATFORM_NOTICE[result.classification],
-        "digest": result.digest_hex,
-        "labeled_text": None,
-        "blob": out.to_record(),
-        "watermark_id": f"{mark.payload:016x}" if mark.found and mark.payload is not None else None,
-        "classification": result.classification.value,
-        "incoming": result.incoming.status.value,
-    }
+    return propagated_label(
+        record, result.classification, result.incoming, digest_hex=result.digest_hex, blob=out
+    )

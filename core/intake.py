@@ -6,6 +6,7 @@ Art. 9: no information publication service for users whose real identity is not 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from synthguard.errors import ValidationError
 from synthguard.records import (
@@ -23,12 +24,18 @@ from synthguard.records import (
 )
 
 STAGE = "intake"
-SUPPORTED_MODALITIES = frozenset({"TEXT", "IMAGE"})
+SUPPORTED_MODALITIES = frozenset({"TEXT", "IMAGE", "AUDIO", "VIDEO"})
+# Modalities that ride by claim check, with the mime family their blob must have.
+MEDIA_MIME: Final = {"IMAGE": "image/", "AUDIO": "audio/", "VIDEO": "video/"}
 MAX_ID_LENGTH = 128
 
 
-def validate_envelope(envelope: Record, max_text_bytes: int, max_blob_bytes: int) -> None:
-    """Raise ValidationError (not retryable: dead-lettered) for envelopes no stage can use."""
+def validate_envelope(
+    envelope: Record, max_text_bytes: int, max_blob_bytes: int, max_av_bytes: int | None = None
+) -> None:
+    """Raise ValidationError (not retryable: dead-lettered) for envelopes no stage can use.
+    Images are capped at `max_blob_bytes`, audio and video at `max_av_bytes` (default: the
+    same)."""
     for name in ("artifact_id", "provider_id", "service_id", "user_id"):
         value = envelope[name]
         if not value.strip() or len(value) > MAX_ID_LENGTH:
@@ -36,8 +43,9 @@ def validate_envelope(envelope: Record, max_text_bytes: int, max_blob_bytes: int
     modality = envelope["modality"]
     if modality not in SUPPORTED_MODALITIES:
         raise ValidationError(f"modality {modality} is not handled by this pipeline version")
-    if modality == "IMAGE":
-        _validate_blob(envelope.get("blob"), max_blob_bytes)
+    if modality in MEDIA_MIME:
+        cap = max_blob_bytes if modality == "IMAGE" else (max_av_bytes or max_blob_bytes)
+        _validate_blob(envelope.get("blob"), modality, cap)
         return
     text = envelope.get("text")
     if text is None:
@@ -51,16 +59,20 @@ def validate_envelope(envelope: Record, max_text_bytes: int, max_blob_bytes: int
         )
 
 
-def _validate_blob(blob: Record | None, max_blob_bytes: int) -> None:
+def _validate_blob(blob: Record | None, modality: str, cap: int) -> None:
     # Media rides by claim check: the envelope names where it lies, never carries it.
     if blob is None:
-        raise ValidationError("an IMAGE artifact needs a blob reference (uri, sha256, size, mime)")
-    if not blob["mime"].lower().startswith("image/"):
-        raise ValidationError(f"an IMAGE artifact's blob has mime {blob['mime']!r}, not image/*")
-    if not 0 < blob["size"] <= max_blob_bytes:
         raise ValidationError(
-            f"blob size {blob['size']} is outside 1..{max_blob_bytes} bytes (max_blob_bytes)"
+            f"an {modality} artifact needs a blob reference (uri, sha256, size, mime)"
         )
+    family = MEDIA_MIME[modality]
+    if not blob["mime"].lower().startswith(family):
+        raise ValidationError(
+            f"an {modality} artifact's blob has mime {blob['mime']!r}, not {family}*"
+        )
+    if not 0 < blob["size"] <= cap:
+        setting = "max_blob_bytes" if modality == "IMAGE" else "max_av_bytes"
+        raise ValidationError(f"blob size {blob['size']} is outside 1..{cap} bytes ({setting})")
 
 
 def admit(
@@ -68,9 +80,10 @@ def admit(
     realname: Mapping[str, Record],
     max_text_bytes: int,
     max_blob_bytes: int,
+    max_av_bytes: int | None = None,
 ) -> StageOutput:
     """Art. 9 gate. `realname` is the live registry view: user_id -> RealNameEntry."""
-    validate_envelope(envelope, max_text_bytes, max_blob_bytes)
+    validate_envelope(envelope, max_text_bytes, max_blob_bytes, max_av_bytes)
     state = new_state(envelope)
     user_id = envelope["user_id"]
     entry = realname.get(user_id)

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
+from synthguard.blobs import BlobRef
+from synthguard.labels.aigc import AigcRecord
+from synthguard.labels.image import Classification
+from synthguard.labels.judge import VerifiedMedia
 from synthguard.labels.signing import Keyring
 from synthguard.labels.text import NoticePosition, label_text
 from synthguard.records import Outcome, Record, check, now_ms
@@ -86,6 +91,62 @@ def label_text_artifact(state: Record, policy: LabelPolicy) -> Record:
     ]
     state["stages"][STAGE] = now_ms()
     return state
+
+
+def media_label(
+    record: AigcRecord,
+    *,
+    explicit: bool,
+    notice: str | None,
+    digest_hex: str,
+    blob: BlobRef,
+    watermark_id: int | None,
+    classification: str = "confirmed",
+    incoming: str | None = None,
+) -> Record:
+    """The state's `label` for a labeled media file (synthguard.AppliedLabel v2)."""
+    return {
+        "record": record.to_fields(),
+        "explicit": explicit,
+        "notice": notice,
+        "digest": digest_hex,
+        "labeled_text": None,
+        "blob": blob.to_record(),
+        "watermark_id": None if watermark_id is None else f"{watermark_id:016x}",
+        "classification": classification,
+        "incoming": incoming,
+    }
+
+
+# The prompt a platform shows beside content it spreads (Measures Art. 6 (1)-(3)); each holds
+# GB 45438's AI element and generation element.
+PLATFORM_NOTICE: Final = {
+    Classification.CONFIRMED: "AI生成",
+    Classification.POSSIBLY: "可能为AI生成",
+    Classification.SUSPECTED: "疑似AI生成",
+}
+
+
+def propagated_label(
+    record: AigcRecord,
+    classification: Classification,
+    incoming: VerifiedMedia,
+    *,
+    digest_hex: str,
+    blob: BlobRef,
+) -> Record:
+    """The `label` of media a platform spreads: its record with our propagator fields."""
+    mark = incoming.watermark
+    return media_label(
+        record,
+        explicit=False,
+        notice=PLATFORM_NOTICE[classification],
+        digest_hex=digest_hex,
+        blob=blob,
+        watermark_id=mark.payload if mark.found else None,
+        classification=classification.value,
+        incoming=incoming.status.value,
+    )
 
 
 def explicit_check(kind: str, applied: str | None) -> Record:

@@ -19,6 +19,8 @@ from synthguard.errors import ConfigError
 from synthguard.labels.signing import Keyring
 from synthguard.labels.text import NoticePosition, is_explicit_notice
 from synthguard.labels.visible import Corner, text_for_locale
+from synthguard.media.av_io import MediaLimits
+from synthguard.media.segments import EncodeSettings
 from synthguard.review.ladder import Ladder
 
 EMBEDDED = "embedded"
@@ -60,6 +62,21 @@ class Settings:
     max_blob_bytes: int = 100_000_000
     max_image_pixels: int = 50_000_000
     """Decompression-bomb guard: refused from the header, before any pixel is decoded."""
+    max_av_bytes: int = 20_000_000_000
+    """Audio and video files travel as files, never whole in memory, so their cap is larger."""
+    max_media_seconds: float = 3 * 3600.0
+    max_video_pixels: int = 8192 * 4320
+    max_frame_rate: float = 240.0
+    """Absurd durations, sizes and frame rates are refused from the container header."""
+    segment_seconds: float = 4.0
+    """Videos are cut at the first keyframe after this many seconds; segments are labeled in
+    parallel by any watermark worker (media.segments)."""
+    segment_timeout_s: float = 120.0
+    """A video with no segment finished for this long has its missing segments issued again
+    under new keys (other partitions, other workers); the first result of each wins."""
+    video_crf: int = 20
+    video_preset: str = "veryfast"
+    """libx264 settings for labeled video: every segment of a video uses the same."""
     media_workers: int = 2
     """Processes that decode, label and watermark media beside each worker's event loop."""
     image_notice: str = ""
@@ -90,9 +107,24 @@ class Settings:
             )
         if self.partitions < 1 or self.replication < 1:
             raise ConfigError("partitions and replication must be >= 1")
-        for name in ("max_text_bytes", "max_blob_bytes", "max_image_pixels", "media_workers"):
+        for name in (
+            "max_text_bytes",
+            "max_blob_bytes",
+            "max_image_pixels",
+            "media_workers",
+            "max_av_bytes",
+            "max_video_pixels",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
+        timing = (self.max_media_seconds, self.max_frame_rate, self.segment_seconds)
+        if min(*timing, self.segment_timeout_s) <= 0:
+            raise ConfigError(
+                "max_media_seconds, max_frame_rate, segment_seconds and segment_timeout_s "
+                "must be > 0"
+            )
+        if not 0 <= self.video_crf <= 51:
+            raise ConfigError(f"video_crf must be in 0..51 (x264), got {self.video_crf}")
         self.user_ladder  # noqa: B018 - parse now so a bad ladder fails at start
         if not is_explicit_notice(self.image_label_text):
             raise ConfigError(
@@ -126,6 +158,16 @@ class Settings:
         if self.label_keys:
             return Keyring.from_spec(self.label_keys, self.label_key_id or None)
         return _dev_keyring(self.home)
+
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(
+            max_duration_s=self.max_media_seconds,
+            max_pixels=self.max_video_pixels,
+            max_fps=self.max_frame_rate,
+        )
+
+    def encode_settings(self) -> EncodeSettings:
+        return EncodeSettings(crf=self.video_crf, preset=self.video_preset)
 
     def blob_store_spec(self) -> str:
         return self.blob_store or str((self.home / "blobs").resolve())

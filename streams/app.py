@@ -11,7 +11,7 @@ import faust
 from faust.web import Request, Response, View
 
 from synthguard.settings import Settings
-from synthguard.streams.agents import artifacts, users
+from synthguard.streams.agents import artifacts, users, video
 from synthguard.streams.agents.media import MediaPool
 from synthguard.streams.clients import faust_credentials
 from synthguard.streams.context import Context
@@ -45,6 +45,11 @@ def faust_app(app_id: str, settings: Settings, bootstrap: str, web_port: int | N
         web_host="127.0.0.1",
         producer_linger=0.005,
         stream_wait_empty=False,
+        # Tansu's ListOffsets answers the last batch's base offset + 1, so after a rebalance
+        # Faust finds a table's persisted offset "past the end" and crashes the worker
+        # (ConsistencyError, seen when a second worker joins or dies). The check guards
+        # against a deleted topic under a RocksDB store; our stores are in memory.
+        recovery_consistency_check=False,
     )
 
 
@@ -54,6 +59,7 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
     registries = RegistryReader(settings, bootstrap, ctx.codecs, ctx.emit_dead_letter)
     media = MediaPool(settings)
     artifacts.register(ctx, registries, media)
+    video.register(ctx, media)
     users.register(ctx)
 
     @app.on_before_shutdown.connect

@@ -166,13 +166,19 @@ def die_with_parent_hook() -> Callable[[], None] | None:
         return None
     libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the hook only calls it
     parent = os.getpid()
+    return lambda: _die_with(libc, parent)
 
-    def hook() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGKILL)
 
-    return hook
+def die_with_parent(parent: int) -> None:
+    """Called in a child already running (a spawned pool process): the same request."""
+    if sys.platform.startswith("linux"):
+        _die_with(ctypes.CDLL(None, use_errno=True), parent)
+
+
+def _die_with(libc: ctypes.CDLL, parent: int) -> None:
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class EmbeddedBroker:

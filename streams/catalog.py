@@ -103,6 +103,20 @@ REGISTRY_KEYWORDS = TopicSpec(
     cleanup=Cleanup.COMPACT,
     doc="Keyword feature library (Art. 10); tombstone removes.",
 )
+MEDIA_SEGMENTS = TopicSpec(
+    "media.segments",
+    "job_id",
+    "synthguard.SegmentJob",
+    retention_ms=2 * 24 * 3600 * 1000,
+    doc="Video segments to label, for any watermark worker; keyed per segment to spread them.",
+)
+MEDIA_ASSEMBLY = TopicSpec(
+    "media.assembly",
+    "artifact_id",
+    "synthguard.AssemblyEvent",
+    retention_ms=2 * 24 * 3600 * 1000,
+    doc="A video's opening and its labeled segments, keyed by video for its reassembler.",
+)
 DLQ = TopicSpec(
     "dlq",
     "topic",
@@ -121,6 +135,8 @@ CATALOG: tuple[TopicSpec, ...] = (
     USERS_ACTIONS,
     REGISTRY_REALNAME,
     REGISTRY_KEYWORDS,
+    MEDIA_SEGMENTS,
+    MEDIA_ASSEMBLY,
     DLQ,
 )
 BY_NAME = {spec.name: spec for spec in CATALOG}

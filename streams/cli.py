@@ -193,6 +193,23 @@ def cmd_label(args: argparse.Namespace) -> int:
     kind = _file_kind(source)
     if kind == "video":
         return _label_video(args, settings, source, explicit=explicit, produce_id=produce_id)
+    if kind == "audio":
+        from synthguard.labels.audio import label_audio
+
+        audio = label_audio(
+            source,
+            Path(args.out),
+            produce_id=produce_id,
+            producer=settings.producer_id,
+            keyring=settings.keyring(),
+            cue=explicit,
+            limits=settings.media_limits(),
+        )
+        print(
+            f"labeled {args.out}: format={audio.format} watermark={audio.watermark_id:016x} "
+            f"explicit={explicit} ProduceID={audio.record.produce_id} sha256={audio.digest_hex}"
+        )
+        return 0
     data = source.read_bytes()
     if kind == "text":
         return _label_text(args, settings, source, data, explicit=explicit, produce_id=produce_id)
@@ -311,6 +328,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             notice=settings.image_label_text,
             limits=settings.media_limits(),
         )
+    elif kind == "audio":
+        from synthguard.labels.audio import verify_audio
+
+        result = verify_audio(path, settings.keyring(), limits=settings.media_limits())
     elif kind == "image":
         from synthguard.labels.image import verify_image
 
@@ -391,8 +412,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "label",
-        help="label a file: video (written as MP4), image (PNG/JPEG/WebP), glTF/GLB scene, or "
-        "text (.md front matter, .txt sidecar)",
+        help="label a file: video (written as MP4), audio (MP3/M4A/WAV/FLAC), image "
+        "(PNG/JPEG/WebP), glTF/GLB scene, or text (.md front matter, .txt sidecar)",
     )
     s.add_argument("file")
     s.add_argument("--out", required=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +28,9 @@ from synthguard.errors import BrokerError
 from synthguard.labels.aigc import AigcRecord
 from synthguard.media.image_io import sniff_format
 from synthguard.records import Record
+from synthguard.samples.audio import audio_artifacts
 from synthguard.samples.images import image_artifacts
+from synthguard.samples.videos import video_artifacts
 from synthguard.settings import EMBEDDED, Settings
 from synthguard.streams import catalog
 from synthguard.streams.admin import create_topics
@@ -132,6 +135,8 @@ class Summary:
     labeled: int = 0
     explicit_labels: int = 0
     images: int = 0
+    videos: int = 0
+    audio: int = 0
     watermarked: int = 0
     propagated: int = 0
     tampered: int = 0
@@ -220,6 +225,11 @@ def take(summary: Summary, topic: str, record: Record, pending: set[str], out: O
 def write_output(state: Record, out: Output) -> None:
     """What the platform would publish, where a user can open it."""
     envelope, label = state["envelope"], state["label"]
+    if envelope["modality"] in ("VIDEO", "AUDIO"):
+        blob = (label and label["blob"]) or envelope["blob"]
+        with out.store.open_file(BlobRef.from_record(blob), max_bytes=blob["size"]) as path:
+            shutil.copyfile(path, out.folder / f"{envelope['artifact_id']}{path.suffix}")
+        return
     if envelope["modality"] == "IMAGE":
         blob = (label and label["blob"]) or envelope["blob"]
         data = out.store.get(BlobRef.from_record(blob), max_bytes=blob["size"])
@@ -244,6 +254,8 @@ def tally(summary: Summary, record: Record) -> None:
     summary.held += verdict == "HELD"
     summary.publishable += verdict == "PUBLISHABLE"
     summary.images += record["modality"] == "IMAGE"
+    summary.videos += record["modality"] == "VIDEO"
+    summary.audio += record["modality"] == "AUDIO"
     summary.tampered += outcomes.get("label.incoming") == "FAIL"
     if (label := record["label"]) is not None:
         summary.labeled += 1
@@ -259,7 +271,13 @@ def run_pipeline(
     say = progress or (lambda _msg: None)
     out = Output((settings.home / "out").resolve(), open_store(settings.blob_store_spec()))
     out.folder.mkdir(parents=True, exist_ok=True)
-    artifacts = samples.load_artifacts() + image_artifacts(out.store, settings.keyring())
+    keyring = settings.keyring()
+    artifacts = (
+        samples.load_artifacts()
+        + image_artifacts(out.store, keyring)
+        + video_artifacts(out.store, keyring)
+        + audio_artifacts(out.store, keyring)
+    )
     envelopes = [envelope_from_json(a) for a in artifacts]
     with broker_for(settings) as bootstrap:
         say(f"broker at {bootstrap}")

@@ -23,7 +23,12 @@ def broker() -> Iterator[str]:
 def settings(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("home")
     settings = load_settings(
-        env={"SYNTHGUARD_BROKER": f"kafka://{broker}", "SYNTHGUARD_HOME": str(home)}
+        env={
+            "SYNTHGUARD_BROKER": f"kafka://{broker}",
+            "SYNTHGUARD_HOME": str(home),
+            # a stalled video is re-issued within the failover test's patience
+            "SYNTHGUARD_SEGMENT_TIMEOUT_S": "15",
+        }
     )
     create_topics(settings, broker)
     return settings

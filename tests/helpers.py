@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pygltflib as gl
 
+from synthguard.blobs import BlobRef
 from synthguard.records import Record, now_ms
 from synthguard.settings import Settings
 from synthguard.streams import catalog
@@ -45,6 +46,13 @@ def envelope(text: str, user_id: str, **overrides: Any) -> Record:
     }
     record.update(overrides)
     return record
+
+
+def media_envelope(user_id: str, blob: BlobRef, modality: str, **overrides: Any) -> Record:
+    """An envelope for a file in the blob store (no inline text)."""
+    return envelope("", user_id, modality=modality, blob=blob.to_record(), **overrides) | {
+        "text": None
+    }
 
 
 def read_until(

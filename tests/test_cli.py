@@ -15,7 +15,9 @@ from helpers import envelope, read_until, triangle_scene, wait_for_worker
 
 from synthguard import samples
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
+from synthguard.samples import audio as audio_samples
 from synthguard.samples import images as image_samples
+from synthguard.samples import videos as video_samples
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.client import TopicWriter
@@ -68,37 +70,48 @@ def test_run_json_accounts_for_every_sample(tmp_path: Path) -> None:
     worst = {a["artifact_id"]: {h.severity for h in library.match(a["text"])} for a in admitted}
     held = sum(1 for s in worst.values() if s == {Severity.LOW})
     hit = sum(1 for s in worst.values() if s - {Severity.LOW})
-    # Images: broken files are dead-lettered; of the rest, the stripped and the altered label
+    # Media: broken files are dead-lettered; of the rest, the stripped and the altered labels
     # are held with a high-risk alert and a strike, the plain redistributed photo gets none.
-    images = [s for s in image_samples.SAMPLES if not s[0].startswith("bad-")]
-    dead = len(image_samples.SAMPLES) - len(images)
-    images_in = [s for s in images if realname.get(s[1]) == "VERIFIED"]
-    tampered = {"redist-stripped", "redist-altered"}
-    generated = [s for s in images_in if s[2] == "GENERATED"]
-    assert summary["submitted"] == len(artifacts) + len(image_samples.SAMPLES)
-    assert summary["compliance_records"] == len(artifacts) + len(images)
-    assert summary["images"] == len(images)
-    assert summary["admitted"] == len(admitted) + len(images_in)
-    assert summary["labeled"] == len(admitted) + len(images_in) - 1  # redist-plain
+    # (artifact_id, user, origin) of every image and video sample
+    media = [
+        *(s[:3] for s in image_samples.SAMPLES),
+        *(s[:3] for s in video_samples.SAMPLES),
+        *(s[:3] for s in audio_samples.SAMPLES),
+    ]
+    good = [s for s in media if not s[0].startswith("bad-")]
+    dead = len(media) - len(good)
+    media_in = [s for s in good if realname.get(s[1]) == "VERIFIED"]
+    tampered = {"redist-stripped", "redist-altered", "redist-vid-stripped", "redist-aud-stripped"}
+    generated = [s for s in media_in if s[2] == "GENERATED"]
+    videos = [s for s in video_samples.SAMPLES if not s[0].startswith("bad-")]
+    audio = [s for s in audio_samples.SAMPLES if not s[0].startswith("bad-")]
+    assert summary["submitted"] == len(artifacts) + len(media)
+    assert summary["compliance_records"] == len(artifacts) + len(good)
+    assert summary["images"] == len(good) - len(videos) - len(audio)
+    assert (summary["videos"], summary["audio"]) == (len(videos), len(audio))
+    assert summary["admitted"] == len(admitted) + len(media_in)
+    assert summary["labeled"] == len(admitted) + len(media_in) - 1  # redist-plain
     assert summary["watermarked"] == len(generated)
-    assert summary["propagated"] == len(images_in) - len(generated) - 1
+    assert summary["propagated"] == len(media_in) - len(generated) - 1
     assert summary["tampered"] == len(tampered)
     assert summary["flagged"] == held + hit
     assert summary["held"] == held + len(tampered)
-    blocked_images = len(images) - len(images_in)
-    assert summary["blocked"] == len(artifacts) - len(admitted) + hit + blocked_images
-    assert summary["publishable"] == len(admitted) - held - hit + len(images_in) - len(tampered)
+    blocked_media = len(good) - len(media_in)
+    assert summary["blocked"] == len(artifacts) - len(admitted) + hit + blocked_media
+    assert summary["publishable"] == len(admitted) - held - hit + len(media_in) - len(tampered)
     assert summary["regulator_reports"] == hit
     assert summary["user_actions"] == hit + len(tampered)
-    unverified = len(artifacts) - len(admitted) + blocked_images
+    unverified = len(artifacts) - len(admitted) + blocked_media
     assert summary["alerts"] == unverified + held + hit + len(tampered)
     assert summary["dlq"] == dead and summary["unaccounted"] == []
-    labeled_images = sorted(Path(summary["output_dir"]).glob("img-*"))
-    assert len(labeled_images) == len(generated)
-    image = synthguard(
-        "verify", str(labeled_images[0]), "--json", env={"SYNTHGUARD_HOME": str(tmp_path)}
-    )
-    assert orjson.loads(image.stdout)["status"] == "intact"
+    out = Path(summary["output_dir"])
+    labeled_media = [sorted(out.glob(f"{kind}-*")) for kind in ("img", "vid", "aud")]
+    assert sum(map(len, labeled_media)) == len(generated)
+    for paths in labeled_media:  # an image, a video, an audio file
+        report = synthguard(
+            "verify", str(paths[0]), "--json", env={"SYNTHGUARD_HOME": str(tmp_path)}
+        )
+        assert orjson.loads(report.stdout)["status"] == "intact"
     written = sorted(Path(summary["output_dir"]).glob("*.txt"))
     assert len(written) == len(admitted) - held - hit
     verdict = synthguard(
@@ -242,11 +255,15 @@ def test_label_then_verify_a_file(tmp_path: Path, name: str) -> None:
     assert missing.returncode == 2 and "No such file" in missing.stderr
 
 
-def test_label_then_verify_an_image_and_a_scene(tmp_path: Path) -> None:
+def test_label_then_verify_an_image_a_scene_a_video_and_audio(tmp_path: Path) -> None:
     env = {"SYNTHGUARD_HOME": str(tmp_path / "home")}
+    clip = video_samples.pan("rocket", tmp_path / "pan.mp4", seconds=2.0).read_bytes()
+    song = audio_samples.encode_audio(audio_samples.music(), audio_samples.RATE, "libmp3lame")
     cases = [
         ("photo.jpg", image_samples.encode("coffee", "JPEG"), "FACE_GENERATION", "image"),
         ("hall.glb", triangle_scene("glb"), "IMMERSIVE_SCENE", "scene"),
+        ("clip.mp4", clip, "FACE_SWAP", "video"),
+        ("song.mp3", song, "VOICE_SYNTHESIS", "audio"),
     ]
     for name, data, kind, file_kind in cases:
         source, out = tmp_path / name, tmp_path / f"labeled-{name}"
@@ -264,3 +281,7 @@ def test_label_then_verify_an_image_and_a_scene(tmp_path: Path) -> None:
         synthguard("verify", str(tmp_path / "labeled-photo.jpg"), "--json", env=env).stdout
     )
     assert image["watermark"]["matches_record"] is True
+    video = orjson.loads(
+        synthguard("verify", str(tmp_path / "labeled-clip.mp4"), "--json", env=env).stdout
+    )
+    assert video["watermark"]["matches_record"] is True and video["explicit_corner"]

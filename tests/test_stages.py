@@ -61,18 +61,21 @@ def _blob(*, mime: str = "image/png", size: int = 10) -> Record:
         ({"text": None}, "needs inline text"),
         ({"text": " \n\t"}, "empty"),
         ({"text": "长" * 400}, "over the 1000-byte limit"),
-        ({"modality": "VIDEO"}, "VIDEO is not handled"),
+        ({"modality": "SCENE"}, "SCENE is not handled"),
+        ({"modality": "VIDEO"}, "VIDEO artifact needs a blob reference"),
         ({"modality": "IMAGE"}, "needs a blob reference"),
         ({"modality": "IMAGE", "blob": _blob(mime="text/plain")}, "not image/"),
         ({"modality": "IMAGE", "blob": _blob(size=0)}, r"outside 1\.\.1000 bytes"),
         ({"modality": "IMAGE", "blob": _blob(size=1001)}, r"outside 1\.\.1000 bytes"),
+        ({"modality": "AUDIO", "blob": _blob(mime="video/mp4")}, "not audio/"),
+        ({"modality": "VIDEO", "blob": _blob(mime="video/mp4", size=3000)}, r"max_av_bytes"),
         ({"artifact_id": "  "}, "artifact_id"),
         ({"user_id": "u" * 200}, "user_id"),
     ],
 )
 def test_invalid_envelopes_raise_validation_errors(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        admit(envelope("x", "u-ok") | overrides, REALNAME, 1000, 1000)
+        admit(envelope("x", "u-ok") | overrides, REALNAME, 1000, 1000, 2000)
 
 
 def _admitted(text: str, kind: str) -> Record:

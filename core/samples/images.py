@@ -10,15 +10,17 @@ from __future__ import annotations
 import dataclasses
 import io
 import struct
+import tempfile
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 from PIL import Image
 from skimage import data as photos
 
-from synthguard.blobs import BlobStore
+from synthguard.blobs import BlobRef, BlobStore
 from synthguard.labels.containers import insert_record, read_record, strip_record
 from synthguard.labels.image import label_image
 from synthguard.labels.signing import Keyring
@@ -105,25 +107,74 @@ SAMPLES: Final[list[Sample]] = [
 ]  # fmt: skip
 
 
+def _tech_category(modality: str, kind: str) -> str:
+    """Deep Synthesis Provisions Art. 23 (1)-(6): which technology a sample comes from."""
+    if kind.startswith("FACE"):
+        return "BIOMETRIC_IMAGE_VIDEO"
+    if modality == "AUDIO":
+        return "VOICE_GENERATION" if kind.startswith("VOICE") else "NON_VOICE_AUDIO"
+    return "NON_BIOMETRIC_IMAGE_VIDEO"
+
+
+def media_envelope(
+    artifact_id: str,
+    user: str,
+    origin: str,
+    kind: str,
+    *,
+    modality: str,
+    declared_ai: bool,
+    blob: BlobRef,
+) -> Record:
+    """A sample media envelope (JSON form, for the codec) as a platform would submit it."""
+    return {
+        "artifact_id": artifact_id,
+        "provider_id": "prov-acme" if origin == "GENERATED" else "platform-square",
+        "service_id": f"svc-{modality.lower()}-1",
+        "user_id": user,
+        "modality": modality,
+        "tech_category": _tech_category(modality, kind),
+        "service_kind": kind,
+        "origin": origin,
+        "declared_ai": declared_ai,
+        "blob": blob.to_record(),
+    }
+
+
+# artifact_id, user, origin, service kind, mime, maker of the file in a scratch folder
+FileSample = tuple[str, str, str, str, str, Callable[[Path, Keyring], Path]]
+
+
+def file_artifacts(
+    store: BlobStore, keyring: Keyring, samples: list[FileSample], *, modality: str
+) -> list[Record]:
+    """Audio and video samples: made as files, streamed into `store`; their envelopes."""
+    with tempfile.TemporaryDirectory(prefix="synthguard-samples-") as tmp:
+        return [
+            media_envelope(
+                artifact_id,
+                user,
+                origin,
+                kind,
+                modality=modality,
+                declared_ai=origin == "GENERATED",
+                blob=store.put_file(make(Path(tmp), keyring), mime=mime, name=artifact_id),
+            )
+            for artifact_id, user, origin, kind, mime, make in samples
+        ]
+
+
 def image_artifacts(store: BlobStore, keyring: Keyring) -> list[Record]:
     """Put every sample into `store`; return their envelopes (JSON form, for the codec)."""
-    envelopes = []
-    for artifact_id, user, origin, kind, declared, mime, make in SAMPLES:
-        ref = store.put(make(keyring), mime=mime, name=artifact_id)
-        envelopes.append(
-            {
-                "artifact_id": artifact_id,
-                "provider_id": "prov-acme" if origin == "GENERATED" else "platform-square",
-                "service_id": "svc-image-1",
-                "user_id": user,
-                "modality": "IMAGE",
-                "tech_category": "BIOMETRIC_IMAGE_VIDEO"
-                if kind.startswith("FACE")
-                else "NON_BIOMETRIC_IMAGE_VIDEO",
-                "service_kind": kind,
-                "origin": origin,
-                "declared_ai": declared,
-                "blob": ref.to_record(),
-            }
+    return [
+        media_envelope(
+            artifact_id,
+            user,
+            origin,
+            kind,
+            modality="IMAGE",
+            declared_ai=declared,
+            blob=store.put(make(keyring), mime=mime, name=artifact_id),
         )
-    return envelopes
+        for artifact_id, user, origin, kind, declared, mime, make in SAMPLES
+    ]

@@ -2,7 +2,8 @@
 compliance record, alerts, regulator reports and strikes (Art. 9, 10, 16-18).
 
 Every artifact passes the same Art. 9 gate here; texts are labeled and reviewed on the event
-loop (about 130 us each), images go to the media process pool. `media_workers` actors run
+loop (about 130 us each), images and audio go to the media process pool, and generated videos
+are cut into segments for the watermark workers (agents.video). `media_workers` actors run
 side by side, so a photo being watermarked never holds up the texts behind it.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from synthguard.intake import admit
 from synthguard.labeling import LabelPolicy
 from synthguard.records import Record
+from synthguard.streams.agents import video
 from synthguard.streams.agents.media import MediaPool
 from synthguard.streams.catalog import ARTIFACTS_REVIEWED, ARTIFACTS_SUBMITTED
 from synthguard.streams.context import Context
@@ -27,11 +29,23 @@ def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None
     policy = LabelPolicy(s.producer_id, s.keyring(), s.notice_zh, s.notice_en, s.notice_position)
 
     async def handle(envelope: Record) -> None:
-        output = admit(envelope, registries.realname, s.max_text_bytes, s.max_blob_bytes)
+        output = admit(
+            envelope, registries.realname, s.max_text_bytes, s.max_blob_bytes, s.max_av_bytes
+        )
         state = output.forward
-        if state is not None and envelope["modality"] == "IMAGE":
+        modality = envelope["modality"]
+        if state is None:
+            pass
+        elif modality == "IMAGE":
             output = await media.label_image(state)
-        elif state is not None:
+        elif modality == "AUDIO":
+            output = await media.label_audio(state)
+        elif modality == "VIDEO" and envelope["origin"] == "REDISTRIBUTED":
+            output = await media.propagate_video(state)
+        elif modality == "VIDEO":
+            await video.open_video(ctx, media, state)  # finished by assemble_video
+            return
+        else:
             output = process_text(state, policy=policy, library=registries.keywords)
         await ctx.route(output, ARTIFACTS_REVIEWED)
 

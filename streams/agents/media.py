@@ -1,5 +1,6 @@
-"""The media process pool: decoding, drawing and watermarking run in `media_workers`
-processes beside the worker's event loop, so heartbeats, texts and other photos keep moving.
+"""The media process pool: decoding, drawing, watermarking and encoding run in
+`media_workers` processes beside the worker's event loop, so heartbeats, texts and other
+media keep moving. Video segments are files in the blob store, never frames in messages.
 
 Processes are spawned, not forked: the worker already runs aiokafka's threads and an event
 loop, which a fork would copy half-way. Each process opens the blob store and keyring once.
@@ -11,17 +12,39 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from synthguard.blobs import BlobStore, open_store
+from synthguard.audiopath import label_audio_artifact
+from synthguard.blobs import BlobRef, BlobStore, open_store
 from synthguard.errors import SynthguardError
 from synthguard.imagepath import ImagePolicy, label_image_artifact
 from synthguard.records import Record, StageOutput
 from synthguard.settings import Settings
+from synthguard.streams.broker import die_with_parent
+from synthguard.videopath import (
+    AVPolicy,
+    assemble_video,
+    label_segment_job,
+    open_video,
+    propagate_video_artifact,
+)
 
-_policy: ImagePolicy | None = None
-_store: BlobStore | None = None
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Process:
+    image: ImagePolicy
+    video: AVPolicy  # audio and video
+    store: BlobStore
+
+
+_process: _Process | None = None
 
 
 def image_policy(settings: Settings) -> ImagePolicy:
@@ -36,16 +59,66 @@ def image_policy(settings: Settings) -> ImagePolicy:
     )
 
 
-def _init_process(settings: Settings) -> None:
-    global _policy, _store  # noqa: PLW0603 - one policy and store per pool process
-    _policy = image_policy(settings)
-    _store = open_store(settings.blob_store_spec())
+def av_policy(settings: Settings) -> AVPolicy:
+    return AVPolicy(
+        producer_id=settings.producer_id,
+        propagator_id=settings.propagator_id,
+        keyring=settings.keyring(),
+        notice=settings.image_label_text,
+        corner=settings.image_notice_corner,
+        limits=settings.media_limits(),
+        encode=settings.encode_settings(),
+        segment_seconds=settings.segment_seconds,
+        max_bytes=settings.max_av_bytes,
+    )
 
 
-def _label_job(state: Record) -> StageOutput:
-    if _policy is None or _store is None:
+def _init_process(settings: Settings, worker_pid: int) -> None:
+    global _process  # noqa: PLW0603 - one policy and store per pool process
+    # A worker killed with SIGKILL cannot shut its pool down: its processes go with it
+    # instead of encoding on as orphans.
+    die_with_parent(worker_pid)
+    store = open_store(settings.blob_store_spec())
+    _process = _Process(image_policy(settings), av_policy(settings), store)
+
+
+def _here() -> _Process:
+    if _process is None:
         raise RuntimeError("media process used before its initializer ran")
-    return label_image_artifact(state, _policy, _store)
+    return _process
+
+
+# The jobs, run in pool processes (module-level so they pickle by name).
+
+
+def _label_image(state: Record) -> StageOutput:
+    p = _here()
+    return label_image_artifact(state, p.image, p.store)
+
+
+def _label_audio(state: Record) -> StageOutput:
+    p = _here()
+    return label_audio_artifact(state, p.video, p.store)
+
+
+def _open_video(state: Record) -> list[Record]:
+    p = _here()
+    return open_video(state, p.video, p.store)
+
+
+def _label_segment(job: Record) -> BlobRef:
+    p = _here()
+    return label_segment_job(job, p.store, p.video.max_bytes)
+
+
+def _assemble_video(state: Record, parts: list[BlobRef]) -> StageOutput:
+    p = _here()
+    return assemble_video(state, parts, p.video, p.store)
+
+
+def _propagate_video(state: Record) -> StageOutput:
+    p = _here()
+    return propagate_video_artifact(state, p.video, p.store)
 
 
 class MediaPool:
@@ -61,14 +134,32 @@ class MediaPool:
                 max_workers=self._settings.media_workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_process,
-                initargs=(self._settings,),
+                initargs=(self._settings, os.getpid()),
             )
         return self._executor
 
     async def label_image(self, state: Record) -> StageOutput:
+        return await self._run(_label_image, state)
+
+    async def label_audio(self, state: Record) -> StageOutput:
+        return await self._run(_label_audio, state)
+
+    async def open_video(self, state: Record) -> list[Record]:
+        return await self._run(_open_video, state)
+
+    async def label_segment(self, job: Record) -> BlobRef:
+        return await self._run(_label_segment, job)
+
+    async def assemble_video(self, state: Record, parts: list[BlobRef]) -> StageOutput:
+        return await self._run(_assemble_video, state, parts)
+
+    async def propagate_video(self, state: Record) -> StageOutput:
+        return await self._run(_propagate_video, state)
+
+    async def _run(self, job: Callable[..., T], *args: Any) -> T:
         pool = self._pool()
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _label_job, state)
+            return await asyncio.get_running_loop().run_in_executor(pool, job, *args)
         except BrokenProcessPool as exc:
             if self._executor is pool:
                 self._executor = None
