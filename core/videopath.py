@@ -178,7 +178,9 @@ def assemble_video(
             keyring=policy.keyring,
             workdir=work,
         )
-        found = verify_video(dst, policy.keyring, notice=policy.notice, limits=policy.limits)
+        found = verify_video(
+            dst, policy.keyring, notice=policy.notice, limits=policy.limits, keyframes_only=True
+        )
         if found.status is not LabelStatus.INTACT or not found.verdict.watermark.found:
             # Our own output must verify: anything else is a defect, never published.
             raise LabelError(f"labeled video failed verification: {found.verification.detail}")

@@ -253,12 +253,17 @@ def verify_video(
     *,
     notice: str = DEFAULT_TEXT,
     limits: MediaLimits = DEFAULT_LIMITS,
+    keyframes_only: bool = False,
 ) -> VideoVerification:
-    """Classify a video (Art. 18): intact, altered, watermark only, explicit only or none."""
+    """Classify a video (Art. 18): intact, altered, watermark only, explicit only or none.
+
+    `keyframes_only` skips the whole-file decode of short videos with few keyframes: right
+    for our own fresh output (a keyframe every 2 s, no re-encode since), not for what
+    others send."""
     info = probe(path, limits)
     detector = VideoDetector()
     corner = None
-    for rgb, y in _sample(path, info):
+    for rgb, y in _sample(path, info, keyframes_only=keyframes_only):
         detector.add(y)
         if rgb is not None and corner is None:
             corner = _find_notice(rgb, notice)
@@ -276,28 +281,35 @@ def _find_notice(rgb: Plane, notice: str) -> Corner | None:
     return None
 
 
-def _sample(path: Path, info: MediaInfo) -> Iterator[tuple[Plane | None, Plane]]:
+def _sample(
+    path: Path, info: MediaInfo, *, keyframes_only: bool
+) -> Iterator[tuple[Plane | None, Plane]]:
     """Y planes of frames spread over the video, with RGB where a notice must show: the start
     screen, and mid-way for the corner notice.
 
-    Keyframes first: a seek lands on one and the decoder skips the rest, so an hour of video
-    costs SAMPLE_POINTS frame decodes. A short video with few keyframes is decoded whole
-    instead, keeping every few frames, since a handful of frames may not hold the mark
-    through a heavy re-encode."""
+    Keyframes first: one pass over the packets (no decoding) finds them, then up to
+    SAMPLE_POINTS of them, spread evenly, are sought and decoded alone, so an hour of video
+    costs SAMPLE_POINTS frame decodes. A short video with few keyframes is then decoded whole,
+    keeping every few frames, since a handful of frames may not hold the mark through a heavy
+    re-encode."""
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        keys = [p.pts for p in container.demux(stream) if p.is_keyframe and p.pts is not None]
+    step = max(1, -(-len(keys) // SAMPLE_POINTS))
+    chosen = keys[::step]
     seen: set[int | None] = set()
     with open_input(path) as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
-        tb = float(stream.time_base or 1)
-        for i in range(SAMPLE_POINTS):
-            if i:
-                container.seek(int(info.duration_s * i / SAMPLE_POINTS / tb), stream=stream)
+        for i, pts in enumerate(chosen):
+            container.seek(pts, stream=stream)
             for frame in container.decode(stream):
-                if frame.pts not in seen:  # two points may land on one keyframe
+                if frame.pts not in seen:
                     seen.add(frame.pts)
-                    yield _sampled(frame, rgb=i in (0, SAMPLE_POINTS // 2))
+                    yield _sampled(frame, rgb=i in (0, len(chosen) // 2))
                 break
-    if len(seen) >= MIN_FRAMES or info.duration_s > FULL_DECODE_MAX_S or info.video is None:
+    enough = len(seen) >= MIN_FRAMES or info.duration_s > FULL_DECODE_MAX_S
+    if keyframes_only or enough or info.video is None:
         return
     stride = max(1, int(info.duration_s * float(info.video.fps)) // SAMPLE_POINTS)
     with open_input(path) as container:
