@@ -4,8 +4,9 @@ policy. Agents stay thin: decode, call a pure stage function, route its StageOut
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
@@ -48,6 +49,23 @@ class Context:
         # artifact never gets a second compliance record.
         self.finalized = app.Table("finalized", partitions=settings.partitions)
         self.metrics = StageMetrics()
+        # artifact_id -> (lock, handlers holding or awaiting it), while in flight (`exclusive`)
+        self._inflight: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, artifact_id: str) -> AsyncIterator[None]:
+        """One handler at a time per artifact in this worker. Concurrent actors may hold a
+        redelivered copy while the first is still in flight; without this both would pass
+        the `finalized` check in `route` and publish two compliance records."""
+        lock, users = self._inflight.setdefault(artifact_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._inflight[artifact_id]
 
     def codec(self, spec: TopicSpec) -> AvroCodec:
         return self.codecs[spec.subject]

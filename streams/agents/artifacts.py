@@ -29,6 +29,10 @@ def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None
     policy = LabelPolicy(s.producer_id, s.keyring(), s.notice_zh, s.notice_en, s.notice_position)
 
     async def handle(envelope: Record) -> None:
+        async with ctx.exclusive(envelope["artifact_id"]):
+            await decide(envelope)
+
+    async def decide(envelope: Record) -> None:
         output = admit(
             envelope, registries.realname, s.max_text_bytes, s.max_blob_bytes, s.max_av_bytes
         )
