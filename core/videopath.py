@@ -100,7 +100,7 @@ def open_video(state: Record, policy: AVPolicy, store: BlobStore) -> list[Record
                     len(segments),
                     source=store.put_file(seg.path, mime=SEGMENT_MIME),
                     spec=spec,
-                    encode=policy.encode,
+                    encode=policy.encode.for_source(info.video.codec if info.video else ""),
                 )
                 for seg in segments
             ]

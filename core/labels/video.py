@@ -192,6 +192,9 @@ def label_video(
     """Label a video we produced, end to end, writing an MP4 to `dst`. `run` maps the segment
     jobs (``executor.map`` spreads them over processes)."""
     info = probe(src, limits)
+    if info.video is None:
+        raise MediaError("no_stream", "no video stream to label")
+    settings = settings.for_source(info.video.codec)
     with tempfile.TemporaryDirectory(prefix="synthguard-video-") as tmp:
         work = Path(tmp)
         segments = split_video(src, work, seconds=segment_seconds)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -53,7 +53,20 @@ class EncodeSettings:
     keyframe_s: float = 2.0  # a keyframe at least every 2 s, as streaming players expect
 
     def options(self) -> dict[str, str]:
-        return {"crf": str(self.crf), "preset": self.preset}
+        options = {"crf": str(self.crf), "preset": self.preset}
+        if self.codec == "libx265":
+            options["x265-params"] = "log-level=error"  # x265 prints its stats otherwise
+        return options
+
+    def for_source(self, codec: str) -> EncodeSettings:
+        """These settings with the encoder of the source's codec family: HEVC stays HEVC;
+        everything else (H.264, and what we have no fast encoder in kind for) is H.264."""
+        return replace(self, codec=ENCODER_IN_KIND.get(codec, "libx264"))
+
+
+# Source codec -> the encoder that keeps it in its family (x264 and x265 take the same
+# CRF and preset options, so one EncodeSettings serves both).
+ENCODER_IN_KIND: Final = {"h264": "libx264", "hevc": "libx265"}
 
 
 DEFAULT_ENCODE: Final = EncodeSettings()
@@ -133,6 +146,8 @@ def transcode_segment(
         ostream = out.add_stream(settings.codec, options=settings.options())
         if not isinstance(ostream, av.VideoStream):
             raise LabelError(f"{settings.codec} is not a video encoder")
+        if settings.codec == "libx265":
+            ostream.codec_tag = "hvc1"  # the HEVC tag Apple's players require in MP4
         ostream.width, ostream.height, ostream.pix_fmt = ctx.width, ctx.height, "yuv420p"
         tb = stream.time_base or Fraction(1, 90_000)
         ostream.time_base = ostream.codec_context.time_base = tb
@@ -180,6 +195,7 @@ def join_segments(
             template = _video(first)
             extradata = template.codec_context.extradata
             vout = out.add_stream_from_template(template)
+            vout.codec_tag = template.codec_tag  # e.g. HEVC's hvc1, which the muxer would drop
         sources = [_video_packets(part, extradata) for part in parts]
         if audio_from is not None:
             with open_input(audio_from) as probe_audio:
@@ -272,9 +288,12 @@ def remux(src: Path, dst: Path, tags: Mapping[str, str | None]) -> None:
             streams = [s for s in container.streams if s.type in ("audio", "video")]
             mapping = {}
             for stream in streams:
-                mapping[stream.index] = out.add_stream_from_template(stream)
-                # keeps an MP3's cover picture a picture (attached_pic), not a video
-                mapping[stream.index].disposition = stream.disposition
+                copy = mapping[stream.index] = out.add_stream_from_template(stream)
+                # keeps an MP3's cover picture a picture (attached_pic), not a video, and
+                # HEVC's hvc1 tag, which the muxer would otherwise replace
+                copy.disposition = stream.disposition
+                if stream.type == "video":
+                    copy.codec_tag = stream.codec_tag
             for packet in container.demux(streams):
                 if not packet.size:  # end-of-stream markers; a cover picture has no dts
                     continue

