@@ -17,6 +17,7 @@ Frames keep the source's timestamps, so the joined timeline is the source's.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -196,7 +197,9 @@ def join_segments(
             extradata = template.codec_context.extradata
             vout = out.add_stream_from_template(template)
             vout.codec_tag = template.codec_tag  # e.g. HEVC's hvc1, which the muxer would drop
-        sources = [_video_packets(part, extradata) for part in parts]
+        # One part open at a time: an hour of video is ~900 parts, too many files to hold open.
+        video = itertools.chain.from_iterable(_video_packets(p, extradata) for p in parts)
+        sources: list[Iterator[_Item]] = [video]
         if audio_from is not None:
             with open_input(audio_from) as probe_audio:
                 has_audio = bool(probe_audio.streams.audio)

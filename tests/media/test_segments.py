@@ -3,6 +3,8 @@ audio kept, and one stream a player can decode from start to end."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -105,3 +107,27 @@ def test_segments_with_other_codec_parameters_are_not_joined(clip: Path, tmp_pat
     transcode_segment(segments[1].path, b, None, EncodeSettings(preset="ultrafast", crf=40))
     with pytest.raises(LabelError, match="other codec parameters"):
         join_segments([a, b], tmp_path / "joined.mp4")
+
+
+def test_join_holds_one_part_open_at_a_time(tmp_path: Path) -> None:
+    # 50 one-frame parts joined under a 40-descriptor limit: an hour of video is ~900 parts.
+    clip = bunny_clip(tmp_path / "keys.mp4", frames=50, gop=1, audio=False)
+    parts = []
+    for seg in split_video(clip, tmp_path, seconds=0.01):
+        part = tmp_path / f"part-{seg.index:03d}.mp4"
+        transcode_segment(seg.path, part, None, FAST)
+        parts.append(str(part))
+    assert len(parts) == 50
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from synthguard.media.segments import join_segments\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))\n"
+        "join_segments([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]))\n"
+    )
+    joined = tmp_path / "joined.mp4"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(joined), *parts], capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert len(frame_times(joined)) == 50
