@@ -13,18 +13,18 @@ import tempfile
 from pathlib import Path
 
 from synthguard.blobs import BlobRef, BlobStore
-from synthguard.errors import LabelError
 from synthguard.imagepath import STAGE, propagation_output
 from synthguard.labeling import (
     EXPLICIT_LABEL_KINDS,
     explicit_check,
+    implicit_check,
     media_label,
     propagated_label,
     signature_check,
 )
 from synthguard.labels.audio import label_audio, propagate_audio, verify_audio
 from synthguard.labels.audio_cue import END_CUE_MIN_S
-from synthguard.labels.verify import LabelStatus
+from synthguard.labels.judge import require_intact
 from synthguard.records import (
     Outcome,
     Record,
@@ -76,9 +76,7 @@ def _produce(
         limits=policy.limits,
     )
     found = verify_audio(dst, policy.keyring, limits=policy.limits)
-    if found.status is not LabelStatus.INTACT or not found.verdict.watermark.found:
-        # Our own output must verify: anything else is a defect, never published.
-        raise LabelError(f"labeled audio failed verification: {found.verification.detail}")
+    require_intact(found, "audio")
     out = store.put_file(dst, mime=labeled.mime, name=f"{env['artifact_id']}.{labeled.format}")
     record = labeled.record
     state["label"] = media_label(
@@ -91,14 +89,7 @@ def _produce(
     )
     where = "start and end" if labeled.end_cue else "start"
     state["checks"] += [
-        check(
-            "Art. 16",
-            "label.implicit",
-            STAGE,
-            Outcome.APPLIED,
-            f"AIGC record in {RECORD_PLACE[labeled.format]}, Label={record.label.value} "
-            f"ProduceID={record.produce_id}",
-        ),
+        implicit_check(record, RECORD_PLACE[labeled.format]),
         check(
             "Art. 16",
             "label.watermark",

@@ -16,6 +16,7 @@ from synthguard.labeling import (
     EXPLICIT_LABEL_KINDS,
     PLATFORM_NOTICE,
     explicit_check,
+    implicit_check,
     media_label,
     propagated_label,
     signature_check,
@@ -102,14 +103,7 @@ def _produce(
     record = labeled.record
     wm = labeled.watermark_id
     state["checks"] += [
-        check(
-            "Art. 16",
-            "label.implicit",
-            STAGE,
-            Outcome.APPLIED,
-            f"AIGC record in {labeled.format} metadata, Label={record.label.value} "
-            f"ProduceID={record.produce_id}",
-        ),
+        implicit_check(record, f"{labeled.format} metadata"),
         check(
             "Art. 16",
             "label.watermark",

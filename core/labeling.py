@@ -79,13 +79,7 @@ def label_text_artifact(state: Record, policy: LabelPolicy) -> Record:
     }
     kind = env["service_kind"]
     state["checks"] += [
-        check(
-            "Art. 16",
-            "label.implicit",
-            STAGE,
-            Outcome.APPLIED,
-            f"AIGC record Label={record.label.value} ProduceID={record.produce_id}",
-        ),
+        implicit_check(record),
         explicit_check(kind, f"notice {notice!r} at {policy.position.value}" if explicit else None),
         signature_check(policy.keyring, f"sha256 {labeled.digest_hex[:16]}…"),
     ]
@@ -146,6 +140,18 @@ def propagated_label(
         watermark_id=mark.payload if mark.found else None,
         classification=classification.value,
         incoming=incoming.status.value,
+    )
+
+
+def implicit_check(record: AigcRecord, where: str = "") -> Record:
+    """The Art. 16 check for the record just written (`where`: its place in the file)."""
+    place = f" in {where}" if where else ""
+    return check(
+        "Art. 16",
+        "label.implicit",
+        STAGE,
+        Outcome.APPLIED,
+        f"AIGC record{place}, Label={record.label.value} ProduceID={record.produce_id}",
     )
 
 

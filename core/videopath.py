@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from synthguard.blobs import BlobRef, BlobStore
-from synthguard.errors import LabelError
 from synthguard.imagepath import STAGE, propagation_output
 from synthguard.labeling import (
     EXPLICIT_LABEL_KINDS,
     explicit_check,
+    implicit_check,
     media_label,
     propagated_label,
     signature_check,
 )
+from synthguard.labels.judge import require_intact
 from synthguard.labels.signing import Keyring
-from synthguard.labels.verify import LabelStatus
 from synthguard.labels.video import (
     START_SCREEN_S,
     FrameSpec,
@@ -181,11 +181,8 @@ def assemble_video(
         found = verify_video(
             dst, policy.keyring, notice=policy.notice, limits=policy.limits, keyframes_only=True
         )
-        if found.status is not LabelStatus.INTACT or not found.verdict.watermark.found:
-            # Our own output must verify: anything else is a defect, never published.
-            raise LabelError(f"labeled video failed verification: {found.verification.detail}")
+        require_intact(found, "video")
         out = store.put_file(dst, mime=LABELED_MIME, name=f"{env['artifact_id']}.mp4")
-        info = probe(dst, policy.limits)
     kind = env["service_kind"]
     explicit = kind in EXPLICIT_LABEL_KINDS
     wm = found.verdict.expected_watermark_id
@@ -198,14 +195,7 @@ def assemble_video(
         watermark_id=wm,
     )
     state["checks"] += [
-        check(
-            "Art. 16",
-            "label.implicit",
-            STAGE,
-            Outcome.APPLIED,
-            f"AIGC record in the MP4 metadata (moov/udta/meta keys), Label={record.label.value} "
-            f"ProduceID={record.produce_id}",
-        ),
+        implicit_check(record, "the MP4 metadata (moov/udta/meta keys)"),
         check(
             "Art. 16",
             "label.watermark",
@@ -230,7 +220,8 @@ def assemble_video(
             "label.verified",
             STAGE,
             Outcome.PASS,
-            f"{len(parts)} segments joined, {info.duration_s:.2f} s; label {found.status.value}",
+            f"{len(parts)} segments joined, {found.info.duration_s:.2f} s; "
+            f"label {found.status.value}",
         ),
     ]
     state["stages"][STAGE] = now_ms()

@@ -84,6 +84,13 @@ class VerifiedMedia:
         }
 
 
+def require_intact(found: VerifiedMedia, what: str) -> None:
+    """Our own fresh output must verify intact with its watermark: anything else is a defect,
+    never published (LabelError)."""
+    if found.status is not LabelStatus.INTACT or not found.watermark.found:
+        raise LabelError(f"labeled {what} failed verification: {found.verification.detail}")
+
+
 def judge(
     record: AigcRecord | MalformedRecordError | None,
     digest: bytes,

@@ -58,7 +58,7 @@ from synthguard.media.segments import (
     split_video,
     transcode_segment,
 )
-from synthguard.watermark.video import FrameMarker, VideoDetector
+from synthguard.watermark.video import FrameMarker, VideoDetector, can_carry
 
 START_SCREEN_S: Final = 2.0  # GB 45438: the start-screen notice lasts at least 2 s
 START_SCALE: Final = 2.0
@@ -133,11 +133,8 @@ def frame_spec(
     if info.video is None:
         raise MediaError("no_stream", "no video stream")
     width, height = info.video.width, info.video.height
-    wm_id: int | None = watermark_id(producer, produce_id)
-    try:
-        FrameMarker(width, height, wm_id or 0)
-    except ValueError:
-        wm_id = None  # smaller than the watermark needs; the record and notice still apply
+    # too small a frame carries no mark; the record and the notice still apply
+    wm_id = watermark_id(producer, produce_id) if can_carry(width, height) else None
     return FrameSpec(width, height, wm_id, notice, corner, start_s)
 
 

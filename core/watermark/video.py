@@ -75,6 +75,11 @@ def _canonical_width(width: int, height: int) -> int | None:
     return canonical if TILE <= canonical <= MAX_CANONICAL_WIDTH else None
 
 
+def can_carry(width: int, height: int) -> bool:
+    """Whether frames of this size can carry the mark (FrameMarker refuses the others)."""
+    return _canonical_width(width, height) is not None
+
+
 class FrameMarker:
     """Adds the mark for one payload to frames of one size; build once per video."""
 
