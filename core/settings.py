@@ -78,6 +78,14 @@ class Settings:
     video_preset: str = "veryfast"
     """libx264 settings for labeled video: every segment of a video uses the same."""
     media_workers: int = 2
+    pdq_match_distance: int = 31
+    """Hamming distance (of 256 bits) at or under which two PDQ hashes match; 31 is the
+    threshold Meta's ThreatExchange uses."""
+    pdq_min_quality: int = 50
+    """PDQ hashes of lower quality (flat, featureless frames) are not matched (Meta's advice)."""
+    audit_retention_days: int = 180
+    """audit.log retention; network logs are kept at least six months (Cybersecurity Law
+    Art. 21(3)). Applied when `topics create` makes the topic."""
     """Processes that decode, label and watermark media beside each worker's event loop."""
     image_notice: str = ""
     """Visible image label (Art. 17); must hold "AI"/"人工智能" and "生成"/"合成". Empty = the
@@ -114,6 +122,7 @@ class Settings:
             "media_workers",
             "max_av_bytes",
             "max_video_pixels",
+            "audit_retention_days",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
@@ -123,6 +132,8 @@ class Settings:
                 "max_media_seconds, max_frame_rate, segment_seconds and segment_timeout_s "
                 "must be > 0"
             )
+        if not 0 <= self.pdq_match_distance <= 256 or not 0 <= self.pdq_min_quality <= 100:
+            raise ConfigError("pdq_match_distance must be in 0..256 and pdq_min_quality in 0..100")
         if not 0 <= self.video_crf <= 51:
             raise ConfigError(f"video_crf must be in 0..51 (x264), got {self.video_crf}")
         self.user_ladder  # noqa: B018 - parse now so a bad ladder fails at start

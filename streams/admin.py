@@ -10,7 +10,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from synthguard.errors import BrokerError
 from synthguard.settings import Settings
-from synthguard.streams.catalog import CATALOG, TopicSpec
+from synthguard.streams.catalog import AUDIT_LOG, CATALOG, TopicSpec
 from synthguard.streams.clients import confluent_config
 
 TIMEOUT_S = 30.0
@@ -22,6 +22,13 @@ class TopicResult:
     created: bool
     partitions: int
     note: str = ""
+
+
+def topic_config(settings: Settings, spec: TopicSpec) -> dict[str, str]:
+    config = spec.config()
+    if spec is AUDIT_LOG:  # Art. 16 log keeping: the operator sets how long
+        config["retention.ms"] = str(settings.audit_retention_days * 24 * 3600 * 1000)
+    return config
 
 
 def create_topics(
@@ -37,7 +44,12 @@ def create_topics(
     futures = (
         admin.create_topics(
             [
-                NewTopic(spec.name, settings.partitions, settings.replication, config=spec.config())
+                NewTopic(
+                    spec.name,
+                    settings.partitions,
+                    settings.replication,
+                    config=topic_config(settings, spec),
+                )
                 for spec in missing
             ],
             request_timeout=TIMEOUT_S,

@@ -103,6 +103,55 @@ REGISTRY_KEYWORDS = TopicSpec(
     cleanup=Cleanup.COMPACT,
     doc="Keyword feature library (Art. 10); tombstone removes.",
 )
+REGISTRY_CONSENTS = TopicSpec(
+    "registry.consents",
+    "consent_id",
+    "synthguard.ConsentEntry",
+    cleanup=Cleanup.COMPACT,
+    doc="Separate consents of people whose face or voice is edited (Art. 14).",
+)
+REGISTRY_SERVICES = TopicSpec(
+    "registry.services",
+    "service_id",
+    "synthguard.ServiceEntry",
+    cleanup=Cleanup.COMPACT,
+    doc="Services' security assessments and algorithm filings (Art. 13, 15, 19, 20).",
+)
+REGISTRY_NEWS_SOURCES = TopicSpec(
+    "registry.news_sources",
+    "source_id",
+    "synthguard.NewsSourceEntry",
+    cleanup=Cleanup.COMPACT,
+    doc="Approved internet news sources: news may only be reposted from these (Art. 6).",
+)
+REGISTRY_MEDIA_FEATURES = TopicSpec(
+    "registry.media_features",
+    "entry_id",
+    "synthguard.MediaFeatureEntry",
+    cleanup=Cleanup.COMPACT,
+    doc="Perceptual-hash and audio-fingerprint feature library (Art. 10); tombstone removes.",
+)
+REVIEW_REQUESTS = TopicSpec(
+    "review.requests",
+    "artifact_id",
+    "synthguard.ReviewRequest",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Artifacts held for a person to decide (Art. 10 manual review).",
+)
+REVIEW_DECISIONS = TopicSpec(
+    "review.decisions",
+    "artifact_id",
+    "synthguard.ReviewDecision",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Reviewers' decisions, applied by the worker that holds the artifact.",
+)
+AUDIT_LOG = TopicSpec(
+    "audit.log",
+    "artifact_id",
+    "synthguard.AuditRecord",
+    doc="Every decision, label and action, append-only (Art. 10, 16, 21); `topics create`"
+    " sets its retention from the `audit_retention_days` setting.",
+)
 MEDIA_SEGMENTS = TopicSpec(
     "media.segments",
     "job_id",
@@ -135,6 +184,13 @@ CATALOG: tuple[TopicSpec, ...] = (
     USERS_ACTIONS,
     REGISTRY_REALNAME,
     REGISTRY_KEYWORDS,
+    REGISTRY_CONSENTS,
+    REGISTRY_SERVICES,
+    REGISTRY_NEWS_SOURCES,
+    REGISTRY_MEDIA_FEATURES,
+    REVIEW_REQUESTS,
+    REVIEW_DECISIONS,
+    AUDIT_LOG,
     MEDIA_SEGMENTS,
     MEDIA_ASSEMBLY,
     DLQ,
