@@ -11,12 +11,27 @@ STAMP := $(VENV)/.installed-$(shell echo $(SOURCES) | cksum | cut -d' ' -f1)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | system-packages
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]' --config-settings editable_mode=strict
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# Debian packages: libchromaprint1 (audio fingerprints, synthguard.review.audio_fp) and
+# pocketsphinx-testdata (the recorded speech its tests match). Checked on every run (a few ms);
+# installed when missing and we are root, else the command that installs them is printed.
+SYSTEM_PACKAGES := libchromaprint1 pocketsphinx-testdata
+.PHONY: system-packages
+system-packages:
+	@PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q 'libchromaprint\.so\.1 ' \
+	  && test -d /usr/share/pocketsphinx/test/data/librivox || { \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "missing Debian packages: run 'sudo apt-get update && sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)'" >&2; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }
 
 run: $(STAMP)
 	$(BIN)/synthguard run

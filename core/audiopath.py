@@ -34,6 +34,7 @@ from synthguard.records import (
     compliance_record,
     now_ms,
 )
+from synthguard.review.hashing import audio_hashes
 from synthguard.videopath import AVPolicy
 
 # Where each output family carries the record (GB 45438 placement; labels.audio).
@@ -54,6 +55,7 @@ def label_audio_artifact(state: Record, policy: AVPolicy, store: BlobStore) -> S
         store.open_file(source, max_bytes=policy.max_bytes) as src,
         tempfile.TemporaryDirectory(prefix="synthguard-audio-") as tmp,
     ):
+        state["media_hashes"] = audio_hashes(src)
         if env["origin"] == "REDISTRIBUTED":
             return _propagate(state, src, Path(tmp), policy, store)
         return _produce(state, src, Path(tmp), policy, store)

@@ -47,6 +47,8 @@ from synthguard.records import (
     now_ms,
     violation,
 )
+from synthguard.review.hashing import image_hashes
+from synthguard.review.manual import hold
 
 STAGE = "label"
 
@@ -74,6 +76,7 @@ def label_image_artifact(state: Record, policy: ImagePolicy, store: BlobStore) -
     env = state["envelope"]
     ref = BlobRef.from_record(env["blob"])
     data = store.get(ref, max_bytes=policy.max_blob_bytes)
+    state["media_hashes"] = image_hashes(data, declared_mime=ref.mime, max_pixels=policy.max_pixels)
     if env["origin"] == "REDISTRIBUTED":
         output = _propagate(state, data, ref, policy, store)
     else:
@@ -198,8 +201,10 @@ def propagation_output(  # noqa: PLR0917 - one call per medium, each naming all 
             forward=state, compliance=compliance_record(state, Verdict.PUBLISHABLE, [])
         )
     reason = f"Art. 18: label {found.status.value} ({found.detail})"
-    return StageOutput(
-        compliance=compliance_record(state, Verdict.HELD, [reason]),
+    return hold(
+        state,
+        [reason],
+        [f"incoming label {found.status.value}: {found.detail}"],
         alerts=[
             alert(
                 AlertKind.TAMPERED_LABEL,

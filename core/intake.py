@@ -1,29 +1,21 @@
-"""Intake gates: envelope rules the schema cannot express, then real-name verification.
-
-Art. 9: no information publication service for users whose real identity is not verified.
-"""
+"""Intake: envelope rules the schema cannot express, then the admission gates (Art. 6, 9,
+14, 15, 19, 20; synthguard.gates)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
 from synthguard.errors import ValidationError
+from synthguard.gates import STAGE, GateViews, run_gates
 from synthguard.records import (
-    AlertKind,
-    AlertSeverity,
-    Outcome,
     Record,
     StageOutput,
     Verdict,
-    alert,
-    check,
     compliance_record,
     new_state,
     now_ms,
 )
 
-STAGE = "intake"
 SUPPORTED_MODALITIES = frozenset({"TEXT", "IMAGE", "AUDIO", "VIDEO"})
 # Modalities that ride by claim check, with the mime family their blob must have.
 MEDIA_MIME: Final = {"IMAGE": "image/", "AUDIO": "audio/", "VIDEO": "video/"}
@@ -77,48 +69,23 @@ def _validate_blob(blob: Record | None, modality: str, cap: int) -> None:
 
 def admit(
     envelope: Record,
-    realname: Mapping[str, Record],
+    views: GateViews,
     max_text_bytes: int,
     max_blob_bytes: int,
     max_av_bytes: int | None = None,
 ) -> StageOutput:
-    """Art. 9 gate. `realname` is the live registry view: user_id -> RealNameEntry."""
+    """Validate, then run every admission gate against the live registry views; a failed gate
+    blocks the artifact with its reasons and alerts (synthguard.gates)."""
     validate_envelope(envelope, max_text_bytes, max_blob_bytes, max_av_bytes)
     state = new_state(envelope)
-    user_id = envelope["user_id"]
-    entry = realname.get(user_id)
-    status = entry["status"] if entry else "UNKNOWN"
-    if status == "VERIFIED":
-        state["checks"].append(
-            check(
-                "Art. 9",
-                "realname.verified",
-                STAGE,
-                Outcome.PASS,
-                f"verified by {entry and entry['method']}",
-            )
-        )
-        state["stages"][STAGE] = now_ms()
-        return StageOutput(forward=state)
-
-    reason = (
-        f"user {user_id} has no real-name record"
-        if entry is None
-        else f"user {user_id} real-name status is {status}"
-    )
-    state["checks"].append(check("Art. 9", "realname.verified", STAGE, Outcome.FAIL, reason))
+    results = run_gates(envelope, views, now_ms())
+    state["checks"] += [result.check for result in results]
     state["stages"][STAGE] = now_ms()
+    state["filing_number"] = next((r.filing_number for r in results if r.filing_number), None)
+    reasons = [result.blocked for result in results if result.blocked]
+    if not reasons:
+        return StageOutput(forward=state)
     return StageOutput(
-        compliance=compliance_record(state, Verdict.BLOCKED, [f"Art. 9: {reason}"]),
-        alerts=[
-            alert(
-                AlertKind.UNVERIFIED_USER,
-                AlertSeverity.MEDIUM,
-                "Art. 9",
-                f"publication blocked: {reason}",
-                artifact_id=envelope["artifact_id"],
-                user_id=user_id,
-                evidence={"realname_status": status},
-            )
-        ],
+        compliance=compliance_record(state, Verdict.BLOCKED, reasons),
+        alerts=[result.alert for result in results if result.alert is not None],
     )

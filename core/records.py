@@ -6,6 +6,7 @@ shapes are spelled out in code, so stages cannot drift from the schemas.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class AlertKind(StrEnum):
     RUMOR_HIT = "RUMOR_HIT"
     SLA_BREACH = "SLA_BREACH"
     INVALID_ARTIFACT = "INVALID_ARTIFACT"
+    UNASSESSED_SERVICE = "UNASSESSED_SERVICE"
+    UNFILED_SERVICE = "UNFILED_SERVICE"
+    POSSIBLE_FALSE_NEWS = "POSSIBLE_FALSE_NEWS"
 
 
 class AlertSeverity(StrEnum):
@@ -66,10 +70,19 @@ def check(article: str, rule: str, stage: str, outcome: Outcome, detail: str) ->
 
 
 def new_state(envelope: Record) -> Record:
-    return {"envelope": envelope, "checks": [], "stages": {}, "label": None}
+    return {
+        "envelope": envelope,
+        "checks": [],
+        "stages": {},
+        "label": None,
+        "filing_number": None,
+        "media_hashes": [],
+    }
 
 
-def compliance_record(state: Record, verdict: Verdict, reasons: list[str]) -> Record:
+def compliance_record(
+    state: Record, verdict: Verdict, reasons: list[str], reviewer: str | None = None
+) -> Record:
     env = state["envelope"]
     return {
         "artifact_id": env["artifact_id"],
@@ -86,6 +99,8 @@ def compliance_record(state: Record, verdict: Verdict, reasons: list[str]) -> Re
         "label": state["label"] and {**state["label"], "labeled_text": None},
         "submitted_at": env["submitted_at"],
         "emitted_at": now_ms(),
+        "filing_number": state.get("filing_number"),
+        "reviewer": reviewer,
     }
 
 
@@ -138,6 +153,13 @@ def regulator_report(
     }
 
 
+def content_sha256(envelope: Record) -> str:
+    """What a report names the content by: the blob's digest, or the text's."""
+    if envelope["blob"] is not None:
+        return str(envelope["blob"]["sha256"])
+    return hashlib.sha256((envelope["text"] or "").encode("utf-8")).hexdigest()
+
+
 def violation(envelope: Record, article: str, reason: str) -> Record:
     # Deterministic id: a redelivered artifact yields the same violation, counted once.
     return {
@@ -159,3 +181,7 @@ class StageOutput:
     alerts: list[Record] = field(default_factory=list)
     regulator: list[Record] = field(default_factory=list)
     violations: list[Record] = field(default_factory=list)
+    review: list[Record] = field(default_factory=list)
+    """Review requests: the artifact waits for a person (Art. 10 manual review)."""
+    hold: Record | None = None
+    """The held artifact's labeled state, kept until a reviewer decides."""

@@ -55,6 +55,7 @@ from synthguard.records import (
     compliance_record,
     now_ms,
 )
+from synthguard.review.hashing import video_hashes
 
 SEGMENT_MIME: Final = "video/x-matroska"
 LABELED_MIME: Final = "video/mp4"
@@ -74,6 +75,15 @@ class AVPolicy:
     encode: EncodeSettings
     segment_seconds: float
     max_bytes: int
+
+
+def hash_video(state: Record, policy: AVPolicy, store: BlobStore) -> list[Record]:
+    """The keyframe hashes review matches (Art. 10), taken from the source once, before the
+    video is cut: the parts never come together again until the labeled whole."""
+    env = state["envelope"]
+    with store.open_file(BlobRef.from_record(env["blob"]), max_bytes=policy.max_bytes) as src:
+        probe(src, policy.limits)
+        return video_hashes(src)
 
 
 def open_video(state: Record, policy: AVPolicy, store: BlobStore) -> list[Record]:
@@ -235,6 +245,7 @@ def propagate_video_artifact(state: Record, policy: AVPolicy, store: BlobStore) 
         store.open_file(BlobRef.from_record(env["blob"]), max_bytes=policy.max_bytes) as src,
         tempfile.TemporaryDirectory(prefix="synthguard-propagate-") as tmp,
     ):
+        state["media_hashes"] = video_hashes(src)
         dst = Path(tmp) / f"{env['artifact_id']}.mp4"
         result = propagate_video(
             src,

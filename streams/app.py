@@ -10,8 +10,10 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from synthguard.records import StageOutput
+from synthguard.review.media import MediaMatching, review_media
 from synthguard.settings import Settings
-from synthguard.streams.agents import artifacts, users, video
+from synthguard.streams.agents import artifacts, manual_review, users, video
 from synthguard.streams.agents.media import MediaPool
 from synthguard.streams.clients import faust_credentials
 from synthguard.streams.context import Context
@@ -57,10 +59,16 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
     app = faust_app(settings.app_id, settings, bootstrap, web_port)
     ctx = Context(app, settings)
     registries = RegistryReader(settings, bootstrap, ctx.codecs, ctx.emit_dead_letter)
-    media = MediaPool(settings)
+    matching = MediaMatching(settings.pdq_match_distance, settings.pdq_min_quality)
+
+    def review(output: StageOutput) -> StageOutput:
+        return review_media(output, registries.media_features, registries.keywords, matching)
+
+    media = MediaPool(settings, review)
     artifacts.register(ctx, registries, media)
     video.register(ctx, media)
     users.register(ctx)
+    manual_review.register(ctx)
 
     @app.on_before_shutdown.connect
     async def stop_media(*args: Any, **kwargs: Any) -> None:

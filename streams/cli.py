@@ -103,6 +103,36 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return _publish(args, catalog.ARTIFACTS_SUBMITTED, "submit")
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """A reviewer's decision on a held artifact (Art. 10 manual review), onto review.decisions."""
+    from synthguard.records import new_id, now_ms
+    from synthguard.streams.client import TopicWriter, record_from_json
+
+    decision = record_from_json(
+        catalog.REVIEW_DECISIONS,
+        {
+            "decision_id": new_id("decision"),
+            "artifact_id": args.artifact_id,
+            "reviewer_id": args.reviewer,
+            "decision": "PUBLISH" if args.publish else "BLOCK",
+            "strike": args.strike,
+            "category": args.category,
+            "note": args.note,
+            "decided_at": now_ms(),
+        },
+    )
+    if args.strike and args.publish:
+        raise SynthguardError("--strike goes with --block")
+    settings = _settings(args)
+    writer = TopicWriter(settings, _external_bootstrap(settings, "review"))
+    writer.write(catalog.REVIEW_DECISIONS, decision)
+    writer.close()
+    print(
+        f"{decision['decision']} {args.artifact_id} by {args.reviewer}: {decision['decision_id']}"
+    )
+    return 0
+
+
 def _registry_topic(name: str) -> catalog.TopicSpec:
     try:
         spec = catalog.topic(name)
@@ -113,7 +143,25 @@ def _registry_topic(name: str) -> catalog.TopicSpec:
     return spec
 
 
+def cmd_registry_check(args: argparse.Namespace) -> int:
+    """Art. 13: what an app distribution platform verifies before listing a deep synthesis
+    app: its security assessments and algorithm filing. Exit 0 compliant, 1 not."""
+    from synthguard.gates import service_status
+    from synthguard.records import now_ms
+    from synthguard.streams.client import read_registry
+
+    settings = _settings(args)
+    services = read_registry(
+        settings, _external_bootstrap(settings, "registry check"), catalog.REGISTRY_SERVICES
+    )
+    status = service_status(args.service, services.get(args.service), now_ms()).as_dict()
+    print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
+    return 0 if status["registered"] and status["compliant"] else 1
+
+
 def cmd_registry(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return cmd_registry_check(args)
     spec = _registry_topic(args.topic)
     if args.action == "put":
         return _publish(args, spec, "registry put")
@@ -159,6 +207,46 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 print(f"{message.partition()}@{message.offset()} {key}: {record}", flush=True)
     finally:
         reader.close()
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from synthguard.audit import history_table, parse_window
+    from synthguard.streams.audit import artifact_history, export
+
+    settings = _settings(args)
+    if args.target != "export":
+        if args.since or args.until or args.out:
+            raise SynthguardError("--since, --until and --out go with `synthguard audit export`")
+        records = artifact_history(settings, _external_bootstrap(settings, "audit"), args.target)
+        if not records:
+            print(
+                f"no audit records for artifact {args.target} on {catalog.AUDIT_LOG.name}",
+                file=sys.stderr,
+            )
+            return 1
+        if args.json:
+            for record in records:
+                print(orjson.dumps(record).decode())
+        else:
+            print(history_table(records))
+        return 0
+    if args.since is None or args.until is None or args.json:
+        raise SynthguardError(
+            "`synthguard audit export` needs --since and --until (it always writes JSON Lines)"
+        )
+    since_ms, until_ms = parse_window(args.since, args.until)
+    bootstrap = _external_bootstrap(settings, "audit export")
+    if args.out is None:
+        count = export(settings, bootstrap, since_ms, until_ms, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        # Written aside and renamed: a failed export never leaves a partial file under --out.
+        part = Path(f"{args.out}.part")
+        with part.open("wb") as out:
+            count = export(settings, bootstrap, since_ms, until_ms, out)
+        part.replace(args.out)
+    print(f"exported {count} audit record(s), {args.since} <= at < {args.until}", file=sys.stderr)
     return 0
 
 
@@ -357,7 +445,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat declaration per command
     p = argparse.ArgumentParser(prog="synthguard", description=__doc__)
     p.add_argument(
         "--broker",
@@ -389,8 +477,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--skip-bad", action="store_true", help="submit the good lines anyway")
     s.set_defaults(fn=cmd_submit)
 
+    s = sub.add_parser("review", help="decide an artifact held for manual review (Art. 10)")
+    s.add_argument("artifact_id")
+    verdict = s.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--publish", action="store_true")
+    verdict.add_argument("--block", action="store_true")
+    s.add_argument("--reviewer", required=True, help="who decides; goes on the compliance record")
+    s.add_argument("--strike", action="store_true", help="with --block: a strike on the user")
+    s.add_argument("--category", default=None)
+    s.add_argument("--note", default=None)
+    s.set_defaults(fn=cmd_review)
+
     registries = [spec.name for spec in catalog.CATALOG if spec.cleanup is catalog.Cleanup.COMPACT]
-    s = sub.add_parser("registry", help="add or delete registry entries (real names, keywords)")
+    s = sub.add_parser(
+        "registry", help="add, delete or check registry entries (users, services, consents, ...)"
+    )
     actions = s.add_subparsers(dest="action", required=True)
     put = actions.add_parser("put", help="write entries from a JSON Lines file")
     put.add_argument("topic", help=", ".join(registries))
@@ -399,6 +500,11 @@ def parser() -> argparse.ArgumentParser:
     delete = actions.add_parser("delete", help="delete entries by key (tombstones)")
     delete.add_argument("topic", help=", ".join(registries))
     delete.add_argument("keys", nargs="+")
+    check = actions.add_parser(
+        "check",
+        help="a service's security assessments and filing, as an app store checks (Art. 13)",
+    )
+    check.add_argument("service")
     s.set_defaults(fn=cmd_registry)
 
     s = sub.add_parser("tail", help="print a topic's records, decoded")
@@ -409,6 +515,23 @@ def parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="exit after this many seconds without a record"
     )
     s.set_defaults(fn=cmd_tail)
+
+    s = sub.add_parser(
+        "audit",
+        help="an artifact's audit trail, or every audit record in a window (Art. 21 inspection)",
+        usage="%(prog)s ARTIFACT_ID [--json]\n"
+        "       %(prog)s export --since WHEN --until WHEN [--out FILE]",
+    )
+    s.add_argument("target", metavar="ARTIFACT_ID | export")
+    s.add_argument("--json", action="store_true", help="the history as JSON Lines")
+    s.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="export from this ISO-8601 date (midnight UTC) or date-time with Z or an offset",
+    )
+    s.add_argument("--until", metavar="WHEN", help="export up to this moment (excluded)")
+    s.add_argument("--out", metavar="FILE", help="export to this file (default: stdout)")
+    s.set_defaults(fn=cmd_audit)
 
     s = sub.add_parser(
         "label",

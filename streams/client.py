@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from synthguard.codecs.avro import AvroCodec, FileSchemaRegistry
 from synthguard.errors import BrokerError, SynthguardError, ValidationError
@@ -139,6 +146,10 @@ def read_record_file(spec: TopicSpec, path: Path) -> tuple[list[Record], list[Ba
         return read_records(spec, fh)
 
 
+# A partition that reports neither records nor its end for this long is a broker fault.
+END_TIMEOUT_S = 30.0
+
+
 class TopicReader:
     """Reads topics without a consumer group (assign + offsets): many readers, no rebalance."""
 
@@ -192,3 +203,73 @@ class TopicReader:
 def decode_message(spec: TopicSpec, message: Message) -> Record | None:
     value = message.value()
     return None if value is None else codec_for(spec).decode(value)
+
+
+def end_reader(settings: Settings, bootstrap: str) -> Consumer:
+    """A group-less consumer for reads that stop at each partition's end (`read_to_end`)."""
+    return Consumer(
+        confluent_config(
+            settings,
+            bootstrap,
+            **{
+                "group.id": f"synthguard-reader-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                # An offset found by time but since deleted by retention: read what is left.
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 50,
+            },
+        )
+    )
+
+
+def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
+    topics = consumer.list_topics(timeout=30).topics
+    if topic not in topics:
+        raise BrokerError(f"topic {topic} does not exist; run `synthguard topics create`")
+    return sorted(topics[topic].partitions)
+
+
+def read_to_end(consumer: Consumer, starts: list[TopicPartition]) -> Iterator[Message]:
+    """The messages of `starts` up to each partition's end as of the read: its fetch's
+    PARTITION_EOF, not ListOffsets, which Tansu answers with the last batch's base offset + 1."""
+    consumer.assign(starts)
+    reading = {tp.partition for tp in starts}
+    deadline = time.monotonic() + END_TIMEOUT_S
+    while reading:
+        message = consumer.poll(0.2)
+        if message is None:
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"partition(s) {sorted(reading)} of {starts[0].topic} reported no end"
+                    f" within {END_TIMEOUT_S:g} s"
+                )
+            continue
+        deadline = time.monotonic() + END_TIMEOUT_S
+        if (error := message.error()) is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                raise BrokerError(f"{starts[0].topic}: read failed: {error.str()}")
+            reading.discard(message.partition())
+            continue
+        yield message
+
+
+def read_registry(settings: Settings, bootstrap: str, spec: TopicSpec) -> dict[str, Record]:
+    """A compacted registry topic as it stands now: key -> latest entry (tombstones drop)."""
+    consumer = end_reader(settings, bootstrap)
+    try:
+        starts = [
+            TopicPartition(spec.name, p, OFFSET_BEGINNING)
+            for p in topic_partitions(consumer, spec.name)
+        ]
+        view: dict[str, Record] = {}
+        for message in read_to_end(consumer, starts):
+            key = (message.key() or b"").decode("utf-8")
+            record = decode_message(spec, message)
+            if record is None:
+                view.pop(key, None)
+            else:
+                view[key] = record
+        return view
+    finally:
+        consumer.close()

@@ -12,11 +12,12 @@ from typing import Any
 import faust
 from faust.types import EventT
 
+from synthguard.audit import dead_letter_event, output_events
 from synthguard.codecs.avro import AvroCodec, FileSchemaRegistry, SchemaRegistry
 from synthguard.codecs.faust import codec_name, register_codecs
 from synthguard.dlq import DeadLetter, Retry, decide
 from synthguard.errors import DecodeError
-from synthguard.records import Record, StageOutput
+from synthguard.records import Record, StageOutput, Verdict
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
@@ -48,6 +49,9 @@ class Context:
         # artifact_id -> verdict, on the same partitions as the artifact topics: a redelivered
         # artifact never gets a second compliance record.
         self.finalized = app.Table("finalized", partitions=settings.partitions)
+        # artifact_id -> labeled state of an artifact HELD for a reviewer (Art. 10), until
+        # their decision (review.decisions, same key and partitions) is applied.
+        self.held = app.Table("held_for_review", partitions=settings.partitions)
         self.metrics = StageMetrics()
         # artifact_id -> (lock, handlers holding or awaiting it), while in flight (`exclusive`)
         self._inflight: dict[str, tuple[asyncio.Lock, list[int]]] = {}
@@ -81,10 +85,16 @@ class Context:
             value_serializer=codec_name(spec.subject),
         )
 
-    async def route(self, output: StageOutput, forward_to: TopicSpec | None) -> None:
+    async def route(self, output: StageOutput, forward_to: TopicSpec | None, stage: str) -> None:
+        """Emit a stage's output; its audit records first, the compliance record last, so a
+        crash in between redoes the whole output (audit ids repeat, readers keep one)."""
         if output.compliance is not None:
             artifact_id = output.compliance["artifact_id"]
-            if self.finalized.get(artifact_id) is not None:
+            previous = self.finalized.get(artifact_id)
+            # A HELD artifact gets one more record: the reviewer's decision.
+            if previous is not None and (
+                previous != Verdict.HELD or output.compliance["verdict"] == Verdict.HELD
+            ):
                 log.info("artifact %s already finalized; duplicate output dropped", artifact_id)
                 self.metrics.count("duplicates", "finalize")
                 return
@@ -98,6 +108,12 @@ class Context:
             await self.emit(catalog.REPORTS_REGULATOR, report)
         for violation in output.violations:
             await self.emit(catalog.USERS_VIOLATIONS, violation)
+        for request in output.review:
+            await self.emit(catalog.REVIEW_REQUESTS, request)
+        if output.hold is not None:
+            self.held[output.hold["envelope"]["artifact_id"]] = output.hold
+        for record in output_events(output, stage):
+            await self.emit(catalog.AUDIT_LOG, record)
         if output.compliance is not None:
             await self.emit(catalog.REPORTS_COMPLIANCE, output.compliance)
             self.finalized[output.compliance["artifact_id"]] = output.compliance["verdict"]
@@ -154,3 +170,8 @@ class Context:
 
     async def emit_dead_letter(self, decision: DeadLetter) -> None:
         await self.emit(catalog.DLQ, decision.record)
+        record = decision.record
+        source = catalog.BY_NAME.get(record["topic"])
+        keyed_by_artifact = source is not None and source.key in {"artifact_id", catalog.STATE_KEY}
+        artifact_id = record["key"] if keyed_by_artifact else None
+        await self.emit(catalog.AUDIT_LOG, dead_letter_event(record, artifact_id=artifact_id))

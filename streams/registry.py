@@ -18,9 +18,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from synthguard.codecs.avro import AvroCodec
 from synthguard.dlq import MAX_ATTEMPTS, DeadLetter, decide
-from synthguard.errors import DecodeError
+from synthguard.errors import DecodeError, ValidationError
+from synthguard.gates import GateViews
 from synthguard.records import Record
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
+from synthguard.review.media import MediaFeatureLibrary
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
@@ -32,8 +34,8 @@ Apply = Callable[[str, Record | None], None]
 STAGE = "registry"
 
 
-class RealNameView(dict[str, Record]):
-    """user_id -> RealNameEntry (Art. 9)."""
+class RegistryView(dict[str, Record]):
+    """key -> entry of a compacted registry topic; a tombstone forgets the key."""
 
     def apply(self, key: str, value: Record | None) -> None:
         if value is None:
@@ -56,6 +58,16 @@ def keyword_applier(library: KeywordLibrary) -> Apply:
     return apply
 
 
+def media_feature_applier(library: MediaFeatureLibrary) -> Apply:
+    def apply(key: str, value: Record | None) -> None:
+        if value is None:
+            library.remove(key)
+        else:
+            library.put(value)
+
+    return apply
+
+
 class RegistryReader:
     def __init__(
         self,
@@ -67,15 +79,19 @@ class RegistryReader:
         self.settings = settings
         self._dead_letter = dead_letter
         self.bootstrap = bootstrap
-        self.realname = RealNameView()
+        realname, consents, services, news = (RegistryView() for _ in range(4))
+        self.gates = GateViews(realname, consents, services, news)
         self.keywords = KeywordLibrary()
-        self._appliers: dict[str, tuple[TopicSpec, Apply]] = {
-            catalog.REGISTRY_REALNAME.name: (catalog.REGISTRY_REALNAME, self.realname.apply),
-            catalog.REGISTRY_KEYWORDS.name: (
-                catalog.REGISTRY_KEYWORDS,
-                keyword_applier(self.keywords),
-            ),
-        }
+        self.media_features = MediaFeatureLibrary()
+        views: list[tuple[TopicSpec, Apply]] = [
+            (catalog.REGISTRY_REALNAME, realname.apply),
+            (catalog.REGISTRY_CONSENTS, consents.apply),
+            (catalog.REGISTRY_SERVICES, services.apply),
+            (catalog.REGISTRY_NEWS_SOURCES, news.apply),
+            (catalog.REGISTRY_KEYWORDS, keyword_applier(self.keywords)),
+            (catalog.REGISTRY_MEDIA_FEATURES, media_feature_applier(self.media_features)),
+        ]
+        self._appliers = {spec.name: (spec, apply) for spec, apply in views}
         self._codecs = codecs
         self.positions: dict[str, dict[int, int]] = {name: {} for name in self._appliers}
         self.ready = asyncio.Event()
@@ -89,7 +105,7 @@ class RegistryReader:
                 None if message.value is None else self._codecs[spec.subject].decode(message.value)
             )
             apply(key, value)
-        except (DecodeError, ValueError, KeyError) as exc:
+        except (DecodeError, ValidationError, ValueError, KeyError) as exc:
             # A bad registry entry must not stop the pipeline: dead-lettered, and counted.
             self.rejected += 1
             log.error(
@@ -136,11 +152,7 @@ class RegistryReader:
                 positions = [await consumer.position(tp) for tp in partitions]
                 if all(pos >= end[tp] for pos, tp in zip(positions, partitions, strict=True)):
                     self.ready.set()
-                    log.info(
-                        "registries loaded: %d users, %d keywords",
-                        len(self.realname),
-                        len(self.keywords),
-                    )
+                    log.info("registries loaded: %s", self.sizes())
             while True:
                 await self._poll(consumer)
         finally:
@@ -152,6 +164,17 @@ class RegistryReader:
             for message in messages:
                 await self._apply(message)
 
+    def sizes(self) -> dict[str, int]:
+        g = self.gates
+        return {
+            "users": len(g.realname),
+            "consents": len(g.consents),
+            "services": len(g.services),
+            "news_sources": len(g.news_sources),
+            "keywords": len(self.keywords),
+            "media_features": len(self.media_features),
+        }
+
     def status(self) -> dict[str, Any]:
         return {
             "ready": self.ready.is_set(),
@@ -159,9 +182,9 @@ class RegistryReader:
                 topic: {str(p): offset for p, offset in parts.items()}
                 for topic, parts in self.positions.items()
             },
-            "users": len(self.realname),
-            "keywords": len(self.keywords),
+            **self.sizes(),
             "keyword_version": self.keywords.version,
+            "media_feature_version": self.media_features.version,
             "rejected": self.rejected,
         }
 

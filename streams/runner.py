@@ -117,10 +117,16 @@ class WorkerProcess:
 
 
 def seed_registries(writer: TopicWriter) -> None:
-    for entry in samples.load_realname():
-        writer.write(catalog.REGISTRY_REALNAME, entry)
-    for entry in samples.load_keywords():
-        writer.write(catalog.REGISTRY_KEYWORDS, entry)
+    for spec, entries in (
+        (catalog.REGISTRY_REALNAME, samples.load_realname()),
+        (catalog.REGISTRY_SERVICES, samples.load_services()),
+        (catalog.REGISTRY_CONSENTS, samples.load_consents()),
+        (catalog.REGISTRY_NEWS_SOURCES, samples.load_news_sources()),
+        (catalog.REGISTRY_KEYWORDS, samples.load_keywords()),
+        (catalog.REGISTRY_MEDIA_FEATURES, samples.load_media_features()),
+    ):
+        for entry in entries:
+            writer.write(spec, entry)
     writer.flush()
 
 
@@ -145,6 +151,8 @@ class Summary:
     alerts: int = 0
     regulator_reports: int = 0
     user_actions: int = 0
+    review_requests: int = 0
+    audit_records: int = 0
     unaccounted: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     output_dir: str = ""
@@ -182,6 +190,8 @@ def collect(
             catalog.REPORTS_REGULATOR,
             catalog.USERS_ACTIONS,
             catalog.ARTIFACTS_REVIEWED,
+            catalog.REVIEW_REQUESTS,
+            catalog.AUDIT_LOG,
         )
     }
     reader = TopicReader(settings, bootstrap, specs)
@@ -208,6 +218,8 @@ def collect(
     summary.alerts = seen[catalog.REPORTS_ALERTS.name]
     summary.regulator_reports = seen[catalog.REPORTS_REGULATOR.name]
     summary.user_actions = seen[catalog.USERS_ACTIONS.name]
+    summary.review_requests = seen[catalog.REVIEW_REQUESTS.name]
+    summary.audit_records = seen[catalog.AUDIT_LOG.name]
     summary.unaccounted = sorted(pending)
     return summary
 
@@ -247,7 +259,10 @@ def write_output(state: Record, out: Output) -> None:
 def tally(summary: Summary, record: Record) -> None:
     summary.compliance_records += 1
     outcomes = {c["rule"]: c["outcome"] for c in record["checks"]}
-    summary.admitted += outcomes.get("realname.verified") == "PASS"
+    # Admitted: past every intake gate (Art. 6, 9, 14, 15, 19, 20).
+    summary.admitted += not any(
+        c["stage"] == "intake" and c["outcome"] == "FAIL" for c in record["checks"]
+    )
     summary.flagged += outcomes.get("review.keywords") == "FLAGGED"
     verdict = record["verdict"]
     summary.blocked += verdict == "BLOCKED"

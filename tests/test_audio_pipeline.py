@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from clips import bunny_clip
-from helpers import envelope, media_envelope, records_for, verified_user
+from helpers import ADMITTED, envelope, media_envelope, records_for, verified_user
 from sounds import RATE, bunny_sound
 
 from synthguard.blobs import BlobRef, open_store
@@ -71,12 +71,13 @@ def test_audio_is_labeled_verified_and_bad_files_dead_lettered(
     labeled = records[made["artifact_id"]]
     assert labeled["verdict"] == "PUBLISHABLE"
     assert {c["rule"]: c["outcome"] for c in labeled["checks"]} == {
-        "realname.verified": "PASS",
+        **ADMITTED,
         "label.implicit": "APPLIED",
         "label.watermark": "APPLIED",
         "label.explicit": "APPLIED",
         "label.signature": "APPLIED",
         "label.verified": "PASS",
+        "review.media": "PASS",
     }
     ref = BlobRef.from_record(labeled["label"]["blob"])
     assert ref.mime == "audio/mpeg"  # MP3 stays MP3

@@ -4,7 +4,7 @@ processes, report topics on the embedded broker; bad files dead-lettered, the pa
 from __future__ import annotations
 
 import pytest
-from helpers import envelope, records_for, verified_user
+from helpers import ADMITTED, envelope, records_for, verified_user
 
 from synthguard.blobs import BlobRef, open_store
 from synthguard.labels.image import verify_image
@@ -32,7 +32,13 @@ def test_images_are_labeled_verified_and_bad_files_dead_lettered(
     bad = ["bad-truncated", "bad-mime", "bad-bomb", "bad-garbage", "bad-empty"]
     sent: dict[str, Record] = {}
     for name in chosen + bad:
-        source = samples[name] | {"artifact_id": f"{name}-{user}", "user_id": user}
+        # the test service (assessed, tests/conftest.py) stands in for the samples' own
+        source = samples[name] | {
+            "artifact_id": f"{name}-{user}",
+            "user_id": user,
+            "service_id": "svc-test",
+            "provider_id": "prov-test",
+        }
         sent[name] = source
         writer.write(catalog.ARTIFACTS_SUBMITTED, source)
     after = envelope("坏文件之后的文本照常处理。", user, service_kind="WRITING")
@@ -47,11 +53,12 @@ def test_images_are_labeled_verified_and_bad_files_dead_lettered(
     astronaut = records[sent["img-astronaut"]["artifact_id"]]
     assert astronaut["verdict"] == "PUBLISHABLE"
     assert {c["rule"]: c["outcome"] for c in astronaut["checks"]} == {
-        "realname.verified": "PASS",
+        **ADMITTED,
         "label.implicit": "APPLIED",
         "label.watermark": "APPLIED",
         "label.explicit": "APPLIED",
         "label.signature": "APPLIED",
+        "review.media": "PASS",
     }
     labeled = store.get(BlobRef.from_record(astronaut["label"]["blob"]), max_bytes=10**8)
     assert verify_image(labeled, settings.keyring()).status is LabelStatus.INTACT

@@ -7,15 +7,21 @@ to another user, must fail here rather than quietly change what `synthguard run`
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import sample_views
 
 from synthguard import samples
-from synthguard.intake import validate_envelope
+from synthguard.intake import admit, validate_envelope
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
-from synthguard.streams.client import envelope_from_json
+from synthguard.streams import catalog
+from synthguard.streams.client import envelope_from_json, record_from_json
 
+# Only the samples that exercise the news and biometric gates carry these.
+OPTIONAL_FIELDS = {"is_news", "news_source", "biometric_subjects"}
 ARTIFACT_FIELDS = [
     "artifact_id",
     "provider_id",
@@ -30,10 +36,12 @@ ARTIFACT_FIELDS = [
 ]
 # Users the artifacts name but the real-name registry lacks: Art. 9 refuses them.
 MISSING_USERS = {"u-3001", "u-3002"}
-EXPECTED_ARTIFACTS = 48
+EXPECTED_ARTIFACTS = 53
 EXPECTED_KEYWORD_HITS = 8  # all from verified users, so review (not intake) catches them
 EXPECTED_UNVERIFIED = 6  # UNVERIFIED, REVOKED or absent from the registry
-EXPECTED_CLEAN = 34
+# Verified users, stopped by another gate: article -> artifacts it blocks
+EXPECTED_GATE_BLOCKS = {"Art. 6": 2, "Art. 15, 19, 20": 2, "Art. 14": 1}
+EXPECTED_CLEAN = 35
 
 
 def library() -> KeywordLibrary:
@@ -80,7 +88,8 @@ def test_artifacts_are_valid_envelopes(artifacts: list[dict[str, Any]]) -> None:
     assert len(artifacts) == EXPECTED_ARTIFACTS
     assert len({a["artifact_id"] for a in artifacts}) == len(artifacts)
     for artifact in artifacts:
-        assert list(artifact) == ARTIFACT_FIELDS, artifact["artifact_id"]
+        fields = [name for name in artifact if name not in OPTIONAL_FIELDS]
+        assert fields == ARTIFACT_FIELDS, artifact["artifact_id"]
         assert artifact["modality"] == "TEXT" and artifact["text"].strip()
         validate_envelope(envelope_from_json(artifact), 1_000_000, 1_000_000)
 
@@ -93,9 +102,20 @@ def test_artifacts_cover_each_path_in_the_expected_numbers(
     assert {a["user_id"] for a in artifacts} - realname.keys() == MISSING_USERS
 
     unverified = [a for a in artifacts if realname.get(a["user_id"]) != "VERIFIED"]
+    views = sample_views()
+    reasons = {
+        a["artifact_id"]: (admit(envelope_from_json(a), views, 10**6, 10**6).compliance or {}).get(
+            "reasons", []
+        )
+        for a in artifacts
+        if a not in unverified
+    }
+    gated = [a for a in artifacts if reasons.get(a["artifact_id"])]
+    blocks = Counter(r.split(":")[0] for a in gated for r in reasons[a["artifact_id"]])
+    assert blocks == EXPECTED_GATE_BLOCKS
     hits = {a["artifact_id"]: lib.match(a["text"]) for a in artifacts}
     flagged = [a for a in artifacts if hits[a["artifact_id"]]]
-    clean = [a for a in artifacts if a not in unverified and a not in flagged]
+    clean = [a for a in artifacts if a not in unverified + gated + flagged]
     assert len(unverified) == EXPECTED_UNVERIFIED
     assert {realname.get(a["user_id"], "ABSENT") for a in unverified} == {
         "UNVERIFIED",
@@ -103,7 +123,7 @@ def test_artifacts_cover_each_path_in_the_expected_numbers(
         "ABSENT",
     }
     assert len(flagged) == EXPECTED_KEYWORD_HITS
-    assert not [a for a in flagged if a in unverified]
+    assert not [a for a in flagged if a in unverified + gated]
     assert len(clean) == EXPECTED_CLEAN
     # Both review outcomes (held for LOW, blocked above) and at least one evasion appear.
     severities = {h.severity for a in flagged for h in hits[a["artifact_id"]]}
@@ -122,6 +142,24 @@ def test_artifacts_are_varied(artifacts: list[dict[str, Any]]) -> None:
         "WRITING",
         "OTHER_GENERATION",
         "OTHER",
+        "VOICE_IMITATION",
     }
     assert any(ord(ch) >= 0x1F300 for a in artifacts for ch in a["text"])  # emoji
     assert any(is_chinese(a["text"]) and re.search("[A-Za-z]{4,}", a["text"]) for a in artifacts)
+
+
+@pytest.mark.parametrize(
+    ("spec", "load"),
+    [
+        (catalog.REGISTRY_SERVICES, samples.load_services),
+        (catalog.REGISTRY_CONSENTS, samples.load_consents),
+        (catalog.REGISTRY_NEWS_SOURCES, samples.load_news_sources),
+        (catalog.REGISTRY_MEDIA_FEATURES, samples.load_media_features),
+    ],
+)
+def test_gate_and_media_registries_match_their_schemas(
+    spec: catalog.TopicSpec, load: Callable[[], list[dict[str, Any]]]
+) -> None:
+    entries = load()
+    keys = [spec.key_of(record_from_json(spec, entry)) for entry in entries]
+    assert entries and len(set(keys)) == len(keys)

@@ -5,17 +5,15 @@ video ends with exactly one compliance record and a complete file that verifies.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
-import urllib.request
 from pathlib import Path
 
 import av
 import orjson
 import pytest
 from clips import bunny_clip
-from helpers import media_envelope, read_until, records_for, verified_user
+from helpers import events_total, media_envelope, read_until, records_for, verified_user
 
 from synthguard.blobs import BlobRef, open_store
 from synthguard.labels.verify import LabelStatus
@@ -25,18 +23,6 @@ from synthguard.streams import catalog
 from synthguard.streams.agents.video import stalled_jobs
 from synthguard.streams.client import TopicWriter
 from synthguard.streams.runner import WorkerProcess
-
-SEGMENTS_DONE = re.compile(r'synthguard_events_total\{outcome="processed",stage="segment"\} (\S+)')
-
-
-def segments_done(worker: WorkerProcess) -> float:
-    try:
-        url = f"http://127.0.0.1:{worker.web_port}/metrics/"
-        with urllib.request.urlopen(url, timeout=2) as response:
-            found = SEGMENTS_DONE.search(response.read().decode())
-    except OSError:
-        return 0.0
-    return float(found.group(1)) if found else 0.0
 
 
 def test_worker_killed_mid_video_leaves_one_complete_verified_video(
@@ -60,7 +46,7 @@ def test_worker_killed_mid_video_leaves_one_complete_verified_video(
         writer.write(catalog.ARTIFACTS_SUBMITTED, video)
         writer.flush()
         deadline = time.monotonic() + 180
-        while segments_done(doomed) < 1:
+        while events_total(doomed, "segment") < 1:
             assert time.monotonic() < deadline, "the second worker never took a segment"
             time.sleep(0.05)
         os.kill(doomed.proc.pid, signal.SIGKILL)  # mid-video, most likely mid-segment

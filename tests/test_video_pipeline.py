@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from clips import bunny_clip
-from helpers import envelope, media_envelope, records_for, verified_user
+from helpers import ADMITTED, envelope, media_envelope, records_for, verified_user
 
 from synthguard.blobs import BlobRef, open_store
 from synthguard.labels.judge import RECORD_TAG
@@ -31,7 +31,7 @@ def video_envelope(user: str, ref: BlobRef, **overrides: object) -> Record:
         ref,
         "VIDEO",
         tech_category="BIOMETRIC_IMAGE_VIDEO",
-        service_kind="FACE_SWAP",
+        service_kind="FACE_GENERATION",
         **overrides,
     )
 
@@ -73,12 +73,13 @@ def test_videos_are_labeled_in_segments_joined_verified_and_bad_files_dead_lette
     made = records[generated["artifact_id"]]
     assert made["verdict"] == "PUBLISHABLE"
     assert {c["rule"]: c["outcome"] for c in made["checks"]} == {
-        "realname.verified": "PASS",
+        **ADMITTED,
         "label.implicit": "APPLIED",
         "label.watermark": "APPLIED",
         "label.explicit": "APPLIED",
         "label.signature": "APPLIED",
         "label.verified": "PASS",
+        "review.media": "PASS",
     }
     assert "2 segments joined" in next(
         c["detail"] for c in made["checks"] if c["rule"] == "label.verified"

@@ -108,14 +108,14 @@ def probe_kind(path: Path) -> Kind | None:
         return None
     try:
         with open_input(path) as container:
-            if _video_stream(container) is not None:
+            if video_stream(container) is not None:
                 return "video"
             return "audio" if container.streams.audio else None
     except MediaError:
         return None
 
 
-def _video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:  # cover art is no video
             return stream
@@ -125,7 +125,7 @@ def _video_stream(container: av.container.InputContainer) -> av.VideoStream | No
 def probe(path: Path, limits: MediaLimits = DEFAULT_LIMITS) -> MediaInfo:
     """Read the header and decode the first frame of each stream we will use."""
     with open_input(path) as container:
-        vstream = _video_stream(container)
+        vstream = video_stream(container)
         astream = container.streams.audio[0] if container.streams.audio else None
         if vstream is None and astream is None:
             raise MediaError("no_stream", "no audio or video stream in the file")

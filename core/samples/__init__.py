@@ -1,4 +1,5 @@
-"""Sample data bundled for `synthguard run`: artifacts, real-name registry, keyword library.
+"""Sample data bundled for `synthguard run`: artifacts and the registries (real names,
+services, consents, news sources, keyword library).
 
 The texts are our own, written for this project; the keywords are plain descriptions of
 illegal offers (fraud, gambling, weapons, drugs, personal data) of the kind a platform's
@@ -28,3 +29,21 @@ def load_realname() -> list[dict[str, Any]]:
 
 def load_keywords() -> list[dict[str, Any]]:
     return _load("keywords.jsonl")
+
+
+def load_services() -> list[dict[str, Any]]:
+    """Assessments and filings (Art. 15, 19, 20); the filing numbers are made up."""
+    return _load("services.jsonl")
+
+
+def load_consents() -> list[dict[str, Any]]:
+    return _load("consents.jsonl")
+
+
+def load_news_sources() -> list[dict[str, Any]]:
+    return _load("news_sources.jsonl")
+
+
+def load_media_features() -> list[dict[str, Any]]:
+    """One PDQ hash: scikit-image's rocket photograph, so img-rocket waits for a reviewer."""
+    return _load("media_features.jsonl")

@@ -103,6 +103,15 @@ SAMPLES: Final[list[FileSample]] = [
 ]  # fmt: skip
 
 
+# The face swapped into vid-astronaut is p-3001's, who consented (core/samples/consents.jsonl).
+SUBJECTS: Final = {
+    "vid-astronaut": [{"subject_id": "p-3001", "feature": "FACE", "consent_id": "c-3001"}]
+}
+
+
 def video_artifacts(store: BlobStore, keyring: Keyring) -> list[Record]:
     """Put every sample into `store`; return their envelopes (JSON form, for the codec)."""
-    return file_artifacts(store, keyring, SAMPLES, modality="VIDEO")
+    envelopes = file_artifacts(store, keyring, SAMPLES, modality="VIDEO")
+    for envelope in envelopes:
+        envelope["biometric_subjects"] = SUBJECTS.get(envelope["artifact_id"], [])
+    return envelopes

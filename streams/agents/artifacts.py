@@ -34,7 +34,7 @@ def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None
 
     async def decide(envelope: Record) -> None:
         output = admit(
-            envelope, registries.realname, s.max_text_bytes, s.max_blob_bytes, s.max_av_bytes
+            envelope, registries.gates, s.max_text_bytes, s.max_blob_bytes, s.max_av_bytes
         )
         state = output.forward
         modality = envelope["modality"]
@@ -51,7 +51,7 @@ def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None
             return
         else:
             output = process_text(state, policy=policy, library=registries.keywords)
-        await ctx.route(output, ARTIFACTS_REVIEWED)
+        await ctx.route(output, ARTIFACTS_REVIEWED, STAGE)
 
     @ctx.app.agent(
         ctx.source(ARTIFACTS_SUBMITTED), name="process_artifact", concurrency=s.media_workers

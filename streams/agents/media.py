@@ -29,6 +29,7 @@ from synthguard.streams.broker import die_with_parent
 from synthguard.videopath import (
     AVPolicy,
     assemble_video,
+    hash_video,
     label_segment_job,
     open_video,
     propagate_video_artifact,
@@ -106,6 +107,11 @@ def _open_video(state: Record) -> list[Record]:
     return open_video(state, p.video, p.store)
 
 
+def _hash_video(state: Record) -> list[Record]:
+    p = _here()
+    return hash_video(state, p.video, p.store)
+
+
 def _label_segment(job: Record) -> BlobRef:
     p = _here()
     return label_segment_job(job, p.store, p.video.max_bytes)
@@ -124,8 +130,11 @@ def _propagate_video(state: Record) -> StageOutput:
 class MediaPool:
     """Started on first use, so a worker that only ever sees text spawns nothing."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, review: Callable[[StageOutput], StageOutput]) -> None:
+        """`review` decides each finished artifact on the event loop, against the live feature
+        library (Art. 10), from the hashes the process took."""
         self._settings = settings
+        self._review = review
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
@@ -139,10 +148,13 @@ class MediaPool:
         return self._executor
 
     async def label_image(self, state: Record) -> StageOutput:
-        return await self._run(_label_image, state)
+        return self._review(await self._run(_label_image, state))
 
     async def label_audio(self, state: Record) -> StageOutput:
-        return await self._run(_label_audio, state)
+        return self._review(await self._run(_label_audio, state))
+
+    async def hash_video(self, state: Record) -> list[Record]:
+        return await self._run(_hash_video, state)
 
     async def open_video(self, state: Record) -> list[Record]:
         return await self._run(_open_video, state)
@@ -151,10 +163,10 @@ class MediaPool:
         return await self._run(_label_segment, job)
 
     async def assemble_video(self, state: Record, parts: list[BlobRef]) -> StageOutput:
-        return await self._run(_assemble_video, state, parts)
+        return self._review(await self._run(_assemble_video, state, parts))
 
     async def propagate_video(self, state: Record) -> StageOutput:
-        return await self._run(_propagate_video, state)
+        return self._review(await self._run(_propagate_video, state))
 
     async def _run(self, job: Callable[..., T], *args: Any) -> T:
         pool = self._pool()

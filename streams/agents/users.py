@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from synthguard.audit import action_event
 from synthguard.records import Record
-from synthguard.streams.catalog import USERS_ACTIONS, USERS_VIOLATIONS
+from synthguard.streams.catalog import AUDIT_LOG, USERS_ACTIONS, USERS_VIOLATIONS
 from synthguard.streams.context import Context
 from synthguard.users import apply_violation, new_user_state
 
@@ -24,6 +25,7 @@ def register(ctx: Context) -> None:
         strikes[user_id] = state
         if action is not None:
             await ctx.emit(USERS_ACTIONS, action)
+            await ctx.emit(AUDIT_LOG, action_event(action))
 
     @ctx.app.agent(ctx.source(USERS_VIOLATIONS), name="act_on_user")
     async def act_on_user(stream: Any) -> None:

