@@ -170,3 +170,37 @@ def test_known_audio_of_low_severity_waits_for_a_person(
 
 def np_rgb(image: Image.Image) -> npt.NDArray[np.uint8]:
     return np.asarray(image, dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("signal", "value", "why"),
+    [("PDQ", "not-a-hash", "64 hex"), ("CHROMAPRINT", "AQAA####", "")],
+)
+def test_an_unusable_library_entry_is_dead_lettered_and_changes_nothing(
+    settings: Settings,
+    broker: str,
+    writer: TopicWriter,
+    worker: WorkerProcess,
+    feature: Feature,
+    signal: str,
+    value: str,
+    why: str,
+) -> None:
+    """Schema-valid but unusable: a worker must neither crash (libchromaprint's own decoder
+    aborts on such input) nor keep a half-applied entry."""
+    bad = f"mf-bad-{uuid.uuid4().hex[:6]}"
+    entry = {
+        "entry_id": bad,
+        "signal": signal,
+        "value": value,
+        "category": "x",
+        "severity": "HIGH",
+        "note": None,
+    }
+    writer.write_and_wait(catalog.REGISTRY_MEDIA_FEATURES, entry)
+    feature("PDQ", "0" * 63 + "1", "LOW")  # applied after the bad one: the worker lives on
+    [letter] = records_for(settings, broker, catalog.DLQ, {bad}, field="key")
+    assert (letter["stage"], letter["error_type"]) == ("registry", "ValidationError")
+    assert why in letter["error"]
+    status = worker.status()
+    assert status is not None and status["media_features"] >= 1
