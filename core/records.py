@@ -77,6 +77,7 @@ def new_state(envelope: Record) -> Record:
         "label": None,
         "filing_number": None,
         "media_hashes": [],
+        "notices": [],
     }
 
 
@@ -101,6 +102,7 @@ def compliance_record(
         "emitted_at": now_ms(),
         "filing_number": state.get("filing_number"),
         "reviewer": reviewer,
+        "notices": state.get("notices", []),
     }
 
 

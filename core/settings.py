@@ -83,6 +83,13 @@ class Settings:
     threshold Meta's ThreatExchange uses."""
     pdq_min_quality: int = 50
     """PDQ hashes of lower quality (flat, featureless frames) are not matched (Meta's advice)."""
+    rumor_jaccard: float = 0.0
+    """MinHash Jaccard (character n-grams) at or over which a text repeats a refuted rumor;
+    0 = the matcher's measured default."""
+    rumor_cosine: float = 0.0
+    """Embedding cosine at or over which a text paraphrases a refuted rumor; 0 = the default."""
+    rumor_embeddings: bool = True
+    """Paraphrase matching with the multilingual sentence-embedding model (Art. 11)."""
     audit_retention_days: int = 180
     """audit.log retention; network logs are kept at least six months (Cybersecurity Law
     Art. 21(3)). Applied when `topics create` makes the topic."""
@@ -132,6 +139,8 @@ class Settings:
                 "max_media_seconds, max_frame_rate, segment_seconds and segment_timeout_s "
                 "must be > 0"
             )
+        if not (0 <= self.rumor_jaccard <= 1 and 0 <= self.rumor_cosine <= 1):
+            raise ConfigError("rumor_jaccard and rumor_cosine must be in 0..1 (0: the default)")
         if not 0 <= self.pdq_match_distance <= 256 or not 0 <= self.pdq_min_quality <= 100:
             raise ConfigError("pdq_match_distance must be in 0..256 and pdq_min_quality in 0..100")
         if not 0 <= self.video_crf <= 51:

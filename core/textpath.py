@@ -8,9 +8,13 @@ from __future__ import annotations
 from synthguard.labeling import LabelPolicy, label_text_artifact
 from synthguard.records import Record, StageOutput
 from synthguard.review.keywords import KeywordLibrary
+from synthguard.review.refuted import check_rumors
+from synthguard.review.rumors import RumorIndex
 from synthguard.review.text import review_text
 
 
-def process_text(state: Record, *, policy: LabelPolicy, library: KeywordLibrary) -> StageOutput:
-    """An admitted TEXT artifact's state in; labels, review and verdict out."""
-    return review_text(label_text_artifact(state, policy), library)
+def process_text(
+    state: Record, *, policy: LabelPolicy, library: KeywordLibrary, rumors: RumorIndex
+) -> StageOutput:
+    """An admitted TEXT artifact's state in; labels, review (Art. 10, 11) and verdict out."""
+    return check_rumors(review_text(label_text_artifact(state, policy), library), rumors)

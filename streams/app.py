@@ -11,7 +11,15 @@ import faust
 from faust.web import Request, Response, View
 
 from synthguard.records import StageOutput
+from synthguard.review.embeddings import load_embedder
 from synthguard.review.media import MediaMatching, review_media
+from synthguard.review.refuted import check_rumors
+from synthguard.review.rumors import (
+    COSINE_THRESHOLD,
+    JACCARD_THRESHOLD,
+    RumorIndex,
+    RumorThresholds,
+)
 from synthguard.settings import Settings
 from synthguard.streams.agents import artifacts, manual_review, users, video
 from synthguard.streams.agents.media import MediaPool
@@ -55,14 +63,24 @@ def faust_app(app_id: str, settings: Settings, bootstrap: str, web_port: int | N
     )
 
 
+def rumor_index(settings: Settings) -> RumorIndex:
+    thresholds = RumorThresholds(
+        settings.rumor_jaccard or JACCARD_THRESHOLD, settings.rumor_cosine or COSINE_THRESHOLD
+    )
+    return RumorIndex(thresholds, load_embedder() if settings.rumor_embeddings else None)
+
+
 def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None) -> Pipeline:
     app = faust_app(settings.app_id, settings, bootstrap, web_port)
     ctx = Context(app, settings)
-    registries = RegistryReader(settings, bootstrap, ctx.codecs, ctx.emit_dead_letter)
+    registries = RegistryReader(
+        settings, bootstrap, ctx.codecs, ctx.emit_dead_letter, rumor_index(settings)
+    )
     matching = MediaMatching(settings.pdq_match_distance, settings.pdq_min_quality)
 
     def review(output: StageOutput) -> StageOutput:
-        return review_media(output, registries.media_features, registries.keywords, matching)
+        reviewed = review_media(output, registries.media_features, registries.keywords, matching)
+        return check_rumors(reviewed, registries.rumors)
 
     media = MediaPool(settings, review)
     artifacts.register(ctx, registries, media)

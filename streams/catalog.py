@@ -131,6 +131,13 @@ REGISTRY_MEDIA_FEATURES = TopicSpec(
     cleanup=Cleanup.COMPACT,
     doc="Perceptual-hash and audio-fingerprint feature library (Art. 10); tombstone removes.",
 )
+REGISTRY_RUMORS = TopicSpec(
+    "registry.rumors",
+    "rumor_id",
+    "synthguard.RumorEntry",
+    cleanup=Cleanup.COMPACT,
+    doc="Refuted rumors with their refutations (Art. 11); a tombstone withdraws one.",
+)
 REVIEW_REQUESTS = TopicSpec(
     "review.requests",
     "artifact_id",
@@ -188,6 +195,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     REGISTRY_SERVICES,
     REGISTRY_NEWS_SOURCES,
     REGISTRY_MEDIA_FEATURES,
+    REGISTRY_RUMORS,
     REVIEW_REQUESTS,
     REVIEW_DECISIONS,
     AUDIT_LOG,

@@ -23,6 +23,7 @@ from synthguard.gates import GateViews
 from synthguard.records import Record
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
 from synthguard.review.media import MediaFeatureLibrary
+from synthguard.review.rumors import Rumor, RumorIndex
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
@@ -68,6 +69,16 @@ def media_feature_applier(library: MediaFeatureLibrary) -> Apply:
     return apply
 
 
+def rumor_applier(index: RumorIndex) -> Apply:
+    def apply(key: str, value: Record | None) -> None:
+        if value is None:
+            index.remove(key)  # withdrawn
+        else:
+            index.put(Rumor(**value))
+
+    return apply
+
+
 class RegistryReader:
     def __init__(
         self,
@@ -75,6 +86,7 @@ class RegistryReader:
         bootstrap: str,
         codecs: dict[str, AvroCodec],
         dead_letter: Callable[[DeadLetter], Awaitable[None]],
+        rumors: RumorIndex,
     ):
         self.settings = settings
         self._dead_letter = dead_letter
@@ -83,6 +95,7 @@ class RegistryReader:
         self.gates = GateViews(realname, consents, services, news)
         self.keywords = KeywordLibrary()
         self.media_features = MediaFeatureLibrary()
+        self.rumors = rumors
         views: list[tuple[TopicSpec, Apply]] = [
             (catalog.REGISTRY_REALNAME, realname.apply),
             (catalog.REGISTRY_CONSENTS, consents.apply),
@@ -90,6 +103,7 @@ class RegistryReader:
             (catalog.REGISTRY_NEWS_SOURCES, news.apply),
             (catalog.REGISTRY_KEYWORDS, keyword_applier(self.keywords)),
             (catalog.REGISTRY_MEDIA_FEATURES, media_feature_applier(self.media_features)),
+            (catalog.REGISTRY_RUMORS, rumor_applier(rumors)),
         ]
         self._appliers = {spec.name: (spec, apply) for spec, apply in views}
         self._codecs = codecs
@@ -173,6 +187,7 @@ class RegistryReader:
             "news_sources": len(g.news_sources),
             "keywords": len(self.keywords),
             "media_features": len(self.media_features),
+            "rumors": len(self.rumors),
         }
 
     def status(self) -> dict[str, Any]:

@@ -124,6 +124,7 @@ def seed_registries(writer: TopicWriter) -> None:
         (catalog.REGISTRY_NEWS_SOURCES, samples.load_news_sources()),
         (catalog.REGISTRY_KEYWORDS, samples.load_keywords()),
         (catalog.REGISTRY_MEDIA_FEATURES, samples.load_media_features()),
+        (catalog.REGISTRY_RUMORS, samples.load_rumors()),
     ):
         for entry in entries:
             writer.write(spec, entry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
 import time
@@ -24,6 +25,8 @@ from synthguard.labeling import LabelPolicy
 from synthguard.labels.signing import Keyring
 from synthguard.labels.text import NoticePosition
 from synthguard.records import Record, now_ms
+from synthguard.review.embeddings import load_embedder
+from synthguard.review.rumors import DEFAULT_THRESHOLDS, Rumor, RumorIndex
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
@@ -53,6 +56,15 @@ def sample_views() -> GateViews:
         services={e["service_id"]: e for e in samples.load_services()},
         news_sources={e["source_id"]: e for e in samples.load_news_sources()},
     )
+
+
+@functools.cache
+def sample_rumors() -> RumorIndex:
+    """The bundled refuted rumors, matched as the workers of `synthguard run` match them."""
+    index = RumorIndex(DEFAULT_THRESHOLDS, load_embedder())
+    for entry in samples.load_rumors():
+        index.put(Rumor(**entry))
+    return index
 
 
 def envelope(text: str, user_id: str, **overrides: Any) -> Record:

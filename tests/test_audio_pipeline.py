@@ -78,6 +78,7 @@ def test_audio_is_labeled_verified_and_bad_files_dead_lettered(
         "label.signature": "APPLIED",
         "label.verified": "PASS",
         "review.media": "PASS",
+        "rumor.refuted": "PASS",
     }
     ref = BlobRef.from_record(labeled["label"]["blob"])
     assert ref.mime == "audio/mpeg"  # MP3 stays MP3

@@ -55,6 +55,7 @@ def test_audit_history_is_complete_after_a_worker_dies(
             catalog.REPORTS_COMPLIANCE,
             lambda found: len({r["artifact_id"] for r in found}) >= len(ids),
             match=lambda r: r["artifact_id"] in ids,
+            timeout_s=240,  # a rebalance and table recovery first, slow on a loaded machine
         )
     }
     actions = records_for(settings, broker, catalog.USERS_ACTIONS, {user}, "user_id", count=10)

@@ -11,7 +11,14 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import envelope, read_until, sample_views, triangle_scene, wait_for_worker
+from helpers import (
+    envelope,
+    read_until,
+    sample_rumors,
+    sample_views,
+    triangle_scene,
+    wait_for_worker,
+)
 
 from synthguard import samples
 from synthguard.intake import admit
@@ -74,6 +81,10 @@ def test_run_json_accounts_for_every_sample(tmp_path: Path) -> None:
     worst = {a["artifact_id"]: {h.severity for h in library.match(a["text"])} for a in admitted}
     held = sum(1 for s in worst.values() if s == {Severity.LOW})
     hit = sum(1 for s in worst.values() if s - {Severity.LOW})
+    # clean of keywords but repeating a refuted rumor: held, alerted, reported, struck
+    rumored = sum(
+        1 for a in admitted if not worst[a["artifact_id"]] and sample_rumors().match(a["text"])
+    )
     # Media: broken files are dead-lettered; of the rest, the stripped and the altered labels
     # are held with a high-risk alert and a strike, the plain redistributed photo gets none.
     # (artifact_id, user, origin) of every image and video sample
@@ -102,15 +113,17 @@ def test_run_json_accounts_for_every_sample(tmp_path: Path) -> None:
     assert summary["propagated"] == len(media_in) - len(generated) - 1
     assert summary["tampered"] == len(tampered)
     assert summary["flagged"] == held + hit
-    assert summary["held"] == held + len(tampered) + matched
+    assert summary["held"] == held + len(tampered) + matched + rumored
     blocked_media = len(good) - len(media_in)
     assert summary["blocked"] == len(artifacts) - len(admitted) + hit + blocked_media
     assert summary["publishable"] == (
-        len(admitted) - held - hit + len(media_in) - len(tampered) - matched
+        len(admitted) - held - hit + len(media_in) - len(tampered) - matched - rumored
     )
-    assert summary["regulator_reports"] == hit
-    assert summary["user_actions"] == hit + len(tampered)
-    assert summary["alerts"] == gate_alerts + blocked_media + held + hit + len(tampered) + matched
+    assert summary["regulator_reports"] == hit + rumored
+    assert summary["user_actions"] == hit + len(tampered) + rumored
+    assert summary["alerts"] == (
+        gate_alerts + blocked_media + held + hit + len(tampered) + matched + rumored
+    )
     assert summary["dlq"] == dead and summary["unaccounted"] == []
     assert summary["review_requests"] == summary["held"]
     # at least each record's checks and verdict, each alert and report, and each dead letter
@@ -124,7 +137,7 @@ def test_run_json_accounts_for_every_sample(tmp_path: Path) -> None:
         )
         assert orjson.loads(report.stdout)["status"] == "intact"
     written = sorted(Path(summary["output_dir"]).glob("*.txt"))
-    assert len(written) == len(admitted) - held - hit
+    assert len(written) == len(admitted) - held - hit - rumored
     verdict = synthguard(
         "verify", str(written[0]), "--json", env={"SYNTHGUARD_HOME": str(tmp_path)}
     )

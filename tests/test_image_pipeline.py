@@ -59,6 +59,7 @@ def test_images_are_labeled_verified_and_bad_files_dead_lettered(
         "label.explicit": "APPLIED",
         "label.signature": "APPLIED",
         "review.media": "PASS",
+        "rumor.refuted": "PASS",
     }
     labeled = store.get(BlobRef.from_record(astronaut["label"]["blob"]), max_bytes=10**8)
     assert verify_image(labeled, settings.keyring()).status is LabelStatus.INTACT

@@ -76,9 +76,11 @@ def test_verified_text_is_labeled_reviewed_and_recorded_once(
             "label.explicit": "NOT_APPLICABLE" if source is plain else "APPLIED",
             "label.signature": "APPLIED",
             "review.keywords": "PASS",
+            "rumor.refuted": "PASS",
         }
-        assert set(record["stages"]) == {"intake", "label", "review"}
-        assert record["stages"]["intake"] <= record["stages"]["label"] <= record["stages"]["review"]
+        assert set(record["stages"]) == {"intake", "label", "review", "rumor"}
+        stages = record["stages"]
+        assert stages["intake"] <= stages["label"] <= stages["review"] <= stages["rumor"]
         label = record["label"]
         assert label["labeled_text"] is None  # reports carry no content
         assert label == {**published[source["artifact_id"]], "labeled_text": None}

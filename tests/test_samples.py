@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import sample_views
+from helpers import sample_rumors, sample_views
 
 from synthguard import samples
 from synthguard.intake import admit, validate_envelope
@@ -36,11 +36,12 @@ ARTIFACT_FIELDS = [
 ]
 # Users the artifacts name but the real-name registry lacks: Art. 9 refuses them.
 MISSING_USERS = {"u-3001", "u-3002"}
-EXPECTED_ARTIFACTS = 53
+EXPECTED_ARTIFACTS = 55
 EXPECTED_KEYWORD_HITS = 8  # all from verified users, so review (not intake) catches them
 EXPECTED_UNVERIFIED = 6  # UNVERIFIED, REVOKED or absent from the registry
 # Verified users, stopped by another gate: article -> artifacts it blocks
 EXPECTED_GATE_BLOCKS = {"Art. 6": 2, "Art. 15, 19, 20": 2, "Art. 14": 1}
+EXPECTED_RUMORS = 2  # verified users repeating a refuted rumor (Art. 11)
 EXPECTED_CLEAN = 35
 
 
@@ -115,7 +116,10 @@ def test_artifacts_cover_each_path_in_the_expected_numbers(
     assert blocks == EXPECTED_GATE_BLOCKS
     hits = {a["artifact_id"]: lib.match(a["text"]) for a in artifacts}
     flagged = [a for a in artifacts if hits[a["artifact_id"]]]
-    clean = [a for a in artifacts if a not in unverified + gated + flagged]
+    rumored = [a for a in artifacts if sample_rumors().match(a["text"])]
+    assert len(rumored) == EXPECTED_RUMORS
+    assert not [a for a in rumored if a in unverified + gated + flagged]
+    clean = [a for a in artifacts if a not in unverified + gated + flagged + rumored]
     assert len(unverified) == EXPECTED_UNVERIFIED
     assert {realname.get(a["user_id"], "ABSENT") for a in unverified} == {
         "UNVERIFIED",
@@ -155,6 +159,7 @@ def test_artifacts_are_varied(artifacts: list[dict[str, Any]]) -> None:
         (catalog.REGISTRY_CONSENTS, samples.load_consents),
         (catalog.REGISTRY_NEWS_SOURCES, samples.load_news_sources),
         (catalog.REGISTRY_MEDIA_FEATURES, samples.load_media_features),
+        (catalog.REGISTRY_RUMORS, samples.load_rumors),
     ],
 )
 def test_gate_and_media_registries_match_their_schemas(

@@ -80,6 +80,7 @@ def test_videos_are_labeled_in_segments_joined_verified_and_bad_files_dead_lette
         "label.signature": "APPLIED",
         "label.verified": "PASS",
         "review.media": "PASS",
+        "rumor.refuted": "PASS",
     }
     assert "2 segments joined" in next(
         c["detail"] for c in made["checks"] if c["rule"] == "label.verified"

@@ -28,6 +28,7 @@ def hold(
     *,
     alerts: list[Record] | None = None,
     violations: list[Record] | None = None,
+    regulator: list[Record] | None = None,
 ) -> StageOutput:
     """HELD: the record says why, the reviewers get a request, and the labeled state waits in
     `hold` for their decision."""
@@ -51,6 +52,7 @@ def hold(
         compliance=compliance_record(state, Verdict.HELD, reasons),
         alerts=alerts or [],
         violations=violations or [],
+        regulator=regulator or [],
         review=[request],
         hold=state,
     )

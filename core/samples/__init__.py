@@ -44,6 +44,11 @@ def load_news_sources() -> list[dict[str, Any]]:
     return _load("news_sources.jsonl")
 
 
+def load_rumors() -> list[dict[str, Any]]:
+    """Refuted rumors (Art. 11), written for this project in the shape of real ones."""
+    return _load("rumors.jsonl")
+
+
 def load_media_features() -> list[dict[str, Any]]:
     """One PDQ hash: scikit-image's rocket photograph, so img-rocket waits for a reviewer."""
     return _load("media_features.jsonl")

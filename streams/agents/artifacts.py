@@ -50,7 +50,9 @@ def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None
             await video.open_video(ctx, media, state)  # finished by assemble_video
             return
         else:
-            output = process_text(state, policy=policy, library=registries.keywords)
+            output = process_text(
+                state, policy=policy, library=registries.keywords, rumors=registries.rumors
+            )
         await ctx.route(output, ARTIFACTS_REVIEWED, STAGE)
 
     @ctx.app.agent(

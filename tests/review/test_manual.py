@@ -7,6 +7,7 @@ from helpers import POLICY, envelope
 from synthguard.records import Record, new_state
 from synthguard.review.keywords import KeywordEntry, KeywordLibrary, Severity
 from synthguard.review.manual import apply_decision
+from synthguard.review.rumors import DEFAULT_THRESHOLDS, RumorIndex
 from synthguard.textpath import process_text
 
 
@@ -15,7 +16,8 @@ def held_text() -> tuple[Record, Record]:
     library = KeywordLibrary()
     library.put(KeywordEntry("kw-1", "代购", "grey-market", Severity.LOW))
     state = new_state(envelope("海外代购奶粉，价格从优。", "u-1"))
-    out = process_text(state, policy=POLICY, library=library)
+    rumors = RumorIndex(DEFAULT_THRESHOLDS)
+    out = process_text(state, policy=POLICY, library=library, rumors=rumors)
     assert out.compliance is not None and out.compliance["verdict"] == "HELD"
     assert out.forward is None and out.hold is not None
     [request] = out.review
