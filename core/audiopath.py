@@ -13,13 +13,12 @@ import tempfile
 from pathlib import Path
 
 from synthguard.blobs import BlobRef, BlobStore
-from synthguard.imagepath import STAGE, propagation_output
+from synthguard.imagepath import STAGE, file_propagation_output
 from synthguard.labeling import (
     EXPLICIT_LABEL_KINDS,
     explicit_check,
     implicit_check,
     media_label,
-    propagated_label,
     signature_check,
 )
 from synthguard.labels.audio import label_audio, propagate_audio, verify_audio
@@ -137,17 +136,5 @@ def _propagate(
         declared_ai=env["declared_ai"],
         limits=policy.limits,
     )
-    label = None
-    if result.record is not None:
-        mime = BlobRef.from_record(env["blob"]).mime
-        out = store.put_file(dst, mime=mime, name=env["artifact_id"])
-        label = propagated_label(
-            result.record,
-            result.classification,
-            result.incoming,
-            digest_hex=result.digest_hex,
-            blob=out,
-        )
-    return propagation_output(
-        state, policy.propagator_id, result.incoming, result.classification, label, "audio"
-    )
+    mime = BlobRef.from_record(env["blob"]).mime
+    return file_propagation_output(state, policy.propagator_id, result, dst, store, mime, "audio")

@@ -9,6 +9,7 @@ decoding, drawing and watermarking a photo is CPU work the event loop must not w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from synthguard.blobs import BlobRef, BlobStore
@@ -22,6 +23,7 @@ from synthguard.labeling import (
     signature_check,
 )
 from synthguard.labels.aigc import AigcRecord
+from synthguard.labels.audio import PropagatedAudio
 from synthguard.labels.image import (
     Classification,
     LabeledImage,
@@ -32,6 +34,7 @@ from synthguard.labels.image import (
 from synthguard.labels.judge import VerifiedMedia
 from synthguard.labels.signing import Keyring
 from synthguard.labels.verify import LabelStatus
+from synthguard.labels.video import PropagatedVideo
 from synthguard.labels.visible import Corner
 from synthguard.media.image_io import MIME_OF
 from synthguard.records import (
@@ -221,6 +224,32 @@ def propagation_output(  # noqa: PLR0917 - one call per medium, each naming all 
             )
         ],
         violations=[violation(env, "Art. 18", reason)],
+    )
+
+
+def file_propagation_output(  # noqa: PLR0917 - the two file media, each naming all
+    state: Record,
+    propagator_id: str,
+    result: PropagatedAudio | PropagatedVideo,
+    dst: Path,
+    store: BlobStore,
+    mime: str,
+    what: str,
+) -> StageOutput:
+    """`propagation_output` for audio and video, re-recorded into `dst`: stored and labeled
+    when the propagation wrote it (it does not when nothing suggests generation)."""
+    label = None
+    if result.record is not None:
+        out = store.put_file(dst, mime=mime, name=state["envelope"]["artifact_id"])
+        label = propagated_label(
+            result.record,
+            result.classification,
+            result.incoming,
+            digest_hex=result.digest_hex,
+            blob=out,
+        )
+    return propagation_output(
+        state, propagator_id, result.incoming, result.classification, label, what
     )
 
 

@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from synthguard.blobs import BlobRef, BlobStore
-from synthguard.imagepath import STAGE, propagation_output
+from synthguard.imagepath import STAGE, file_propagation_output
 from synthguard.labeling import (
     EXPLICIT_LABEL_KINDS,
     explicit_check,
     implicit_check,
     media_label,
-    propagated_label,
     signature_check,
 )
 from synthguard.labels.judge import require_intact
@@ -257,16 +256,6 @@ def propagate_video_artifact(state: Record, policy: AVPolicy, store: BlobStore) 
             notice=policy.notice,
             limits=policy.limits,
         )
-        label = None
-        if result.record is not None:
-            out = store.put_file(dst, mime=LABELED_MIME, name=dst.name)
-            label = propagated_label(
-                result.record,
-                result.classification,
-                result.incoming,
-                digest_hex=result.digest_hex,
-                blob=out,
-            )
-    return propagation_output(
-        state, policy.propagator_id, result.incoming, result.classification, label, "video"
-    )
+        return file_propagation_output(
+            state, policy.propagator_id, result, dst, store, LABELED_MIME, "video"
+        )
