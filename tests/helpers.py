@@ -17,6 +17,7 @@ from typing import Any
 import av
 import numpy as np
 import pygltflib as gl
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from synthguard import samples
 from synthguard.blobs import BlobRef
@@ -30,7 +31,14 @@ from synthguard.review.rumors import DEFAULT_THRESHOLDS, Rumor, RumorIndex
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
-from synthguard.streams.client import TopicReader, TopicWriter, decode_message
+from synthguard.streams.client import (
+    TopicReader,
+    TopicWriter,
+    decode_message,
+    end_reader,
+    read_to_end,
+    topic_partitions,
+)
 from synthguard.streams.runner import WorkerProcess
 
 # The admission checks of a generated artifact by a verified user of the test service.
@@ -124,6 +132,26 @@ def read_until(
     finally:
         reader.close()
     raise AssertionError(f"{spec.name}: gave up after {timeout_s}s with {len(found)} records")
+
+
+def read_all(
+    settings: Settings, broker: str, spec: TopicSpec, match: Callable[[Record], bool]
+) -> list[Record]:
+    """Every record of `spec` that `match`es, up to each partition's end now: for counting
+    what must not have come twice."""
+    consumer = end_reader(settings, broker)
+    try:
+        starts = [
+            TopicPartition(spec.name, p, OFFSET_BEGINNING)
+            for p in topic_partitions(consumer, spec.name)
+        ]
+        return [
+            record
+            for message in read_to_end(consumer, starts)
+            if (record := decode_message(spec, message)) is not None and match(record)
+        ]
+    finally:
+        consumer.close()
 
 
 def wait_for_worker(
