@@ -18,14 +18,17 @@ $(STAMP): pyproject.toml | system-packages
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Debian packages: libchromaprint1 (audio fingerprints, synthguard.review.audio_fp) and
-# pocketsphinx-testdata (the recorded speech its tests match). Checked on every run (a few ms);
-# installed when missing and we are root, else the command that installs them is printed.
-SYSTEM_PACKAGES := libchromaprint1 pocketsphinx-testdata
+# Debian packages: libchromaprint1 (audio fingerprints, synthguard.review.audio_fp),
+# pocketsphinx-testdata (the recorded speech its tests match), and chromium with its
+# chromedriver (the complaints portal's browser test; Selenium Manager would download a
+# browser otherwise). Checked on every run (a few ms); installed when missing and we are root,
+# else the command that installs them is printed.
+SYSTEM_PACKAGES := libchromaprint1 pocketsphinx-testdata chromium chromium-driver
 .PHONY: system-packages
 system-packages:
 	@PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q 'libchromaprint\.so\.1 ' \
-	  && test -d /usr/share/pocketsphinx/test/data/librivox || { \
+	  && test -d /usr/share/pocketsphinx/test/data/librivox \
+	  && test -x /usr/bin/chromedriver || { \
 	  if [ "$$(id -u)" -ne 0 ]; then \
 	    echo "missing Debian packages: run 'sudo apt-get update && sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)'" >&2; \
 	    exit 1; \

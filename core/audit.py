@@ -21,6 +21,7 @@ from synthguard.review.manual import STAGE as MANUAL_REVIEW_STAGE
 
 # The stage that acts on users' strikes (the act_on_user agent's).
 USERS_STAGE = "users"
+COMPLAINTS_STAGE = "complaints"
 LABEL_RULE_PREFIX = "label."
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
@@ -266,6 +267,32 @@ def action_event(action: Record) -> Record:
         at=action["at"],
         # One action per strike count: the ladder counts each violation once per user.
         key=(action["user_id"], kind, str(strikes)),
+    )
+
+
+def complaint_decision_event(complaint: Record, outcome: Record) -> Record:
+    """REVIEW_DECIDED for a reviewer's decision on an appeal, complaint or report (Art. 12),
+    on the artifact's history when it names one."""
+    cid, decision, reviewer = complaint["complaint_id"], outcome["decision"], outcome["reviewer"]
+    what = f"{complaint['category']} {complaint['type'].lower()} {cid}"
+    return _event(
+        AuditEvent.REVIEW_DECIDED,
+        artifact_id=complaint["artifact_id"],
+        user_id=complaint["submitter_id"] if complaint["category"] == "USER_ACTION" else None,
+        article="Art. 12",
+        stage=COMPLAINTS_STAGE,
+        summary=f"{what} {decision} by {reviewer}"
+        + (f": {outcome['note']}" if outcome["note"] else ""),
+        detail={
+            "complaint_id": cid,
+            "category": complaint["category"],
+            "decision": decision,
+            "reviewer": reviewer,
+            "note": outcome["note"],
+            "action_id": complaint["action_id"],
+        },
+        at=outcome["decided_at"],
+        key=(cid, decision),
     )
 
 

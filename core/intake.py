@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from synthguard.complaints.reopen import overrule, overruled
 from synthguard.errors import ValidationError
 from synthguard.gates import STAGE, GateViews, run_gates
 from synthguard.records import (
+    Outcome,
     Record,
     StageOutput,
     Verdict,
@@ -83,6 +85,12 @@ def admit(
     state["stages"][STAGE] = now_ms()
     state["filing_number"] = next((r.filing_number for r in results if r.filing_number), None)
     reasons = [result.blocked for result in results if result.blocked]
+    if reasons and (note := overruled(envelope)):
+        # An upheld appeal (Art. 12): the reviewer overruled the block; the record keeps why.
+        state["checks"] = [
+            overrule(c, note) if c["outcome"] == Outcome.FAIL else c for c in state["checks"]
+        ]
+        return StageOutput(forward=state)
     if not reasons:
         return StageOutput(forward=state)
     return StageOutput(

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from synthguard.complaints.policy import DEFAULT_DEADLINES, ComplaintPolicy, parse_deadlines
 from synthguard.errors import ConfigError
 from synthguard.labels.signing import Keyring
 from synthguard.labels.text import NoticePosition, is_explicit_notice
@@ -107,6 +108,18 @@ class Settings:
     """Short on purpose: Tansu holds JoinGroup for half the session timeout."""
     fetch_max_wait_ms: int = 10
     web_port: int = 6066
+    complaint_deadlines: str = DEFAULT_DEADLINES
+    """Published response deadline per complaint category (Art. 12): CATEGORY=<n><s|m|h|d>."""
+    complaint_warn_at: float = 0.75
+    """Share of a ticket's window after which a still-open ticket raises a warning alert."""
+    complaint_rate_limit: int = 5
+    """Complaints one submitter may file per `complaint_rate_window_s`."""
+    complaint_rate_window_s: int = 3600
+    complaint_max_chars: int = 2000
+    complaint_tick_s: float = 5.0
+    """How often each worker's timer looks for tickets at their warning time or deadline."""
+    reviewer_token: str = field(default="", repr=False)
+    """Shared secret of the reviewer console (/console/); empty: the console is closed."""
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -146,6 +159,9 @@ class Settings:
         if not 0 <= self.video_crf <= 51:
             raise ConfigError(f"video_crf must be in 0..51 (x264), got {self.video_crf}")
         self.user_ladder  # noqa: B018 - parse now so a bad ladder fails at start
+        self.complaint_policy()
+        if self.complaint_tick_s <= 0:
+            raise ConfigError("complaint_tick_s must be > 0")
         if not is_explicit_notice(self.image_label_text):
             raise ConfigError(
                 f"image label {self.image_label_text!r} needs an AI element (AI, 人工智能) and "
@@ -155,6 +171,15 @@ class Settings:
     @property
     def user_ladder(self) -> Ladder:
         return Ladder.parse(self.ladder)
+
+    def complaint_policy(self) -> ComplaintPolicy:
+        return ComplaintPolicy(
+            parse_deadlines(self.complaint_deadlines),
+            self.complaint_warn_at,
+            self.complaint_rate_limit,
+            self.complaint_rate_window_s,
+            self.complaint_max_chars,
+        )
 
     @property
     def image_label_text(self) -> str:

@@ -21,7 +21,8 @@ from synthguard.review.rumors import (
     RumorThresholds,
 )
 from synthguard.settings import Settings
-from synthguard.streams.agents import artifacts, manual_review, users, video
+from synthguard.streams import web
+from synthguard.streams.agents import artifacts, complaints, manual_review, users, video
 from synthguard.streams.agents.media import MediaPool
 from synthguard.streams.clients import faust_credentials
 from synthguard.streams.context import Context
@@ -87,6 +88,8 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
     video.register(ctx, media)
     users.register(ctx)
     manual_review.register(ctx)
+    web.register(app, ctx, registries.complaints, bootstrap)
+    complaints.register(ctx, registries)
 
     @app.on_before_shutdown.connect
     async def stop_media(*args: Any, **kwargs: Any) -> None:

@@ -159,6 +159,52 @@ AUDIT_LOG = TopicSpec(
     doc="Every decision, label and action, append-only (Art. 10, 16, 21); `topics create`"
     " sets its retention from the `audit_retention_days` setting.",
 )
+COMPLAINTS_SUBMITTED = TopicSpec(
+    "complaints.submitted",
+    "submitter_id",
+    "synthguard.Complaint",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Appeals, complaints and reports as filed (Art. 12); keyed by submitter, so one"
+    " worker counts each submitter's rate and duplicates.",
+)
+COMPLAINTS_ACCEPTED = TopicSpec(
+    "complaints.accepted",
+    "target",
+    "synthguard.ComplaintTicket",
+    doc="Internal: tickets past the rate limit, re-keyed by target (artifact or user) so the"
+    " worker that owns the target routes, tracks and decides them.",
+)
+COMPLAINT_QUEUES: Mapping[str, TopicSpec] = {
+    queue: TopicSpec(
+        f"complaints.queue.{queue.lower()}",
+        "target",
+        "synthguard.ComplaintTicket",
+        retention_ms=REPORT_RETENTION_MS,
+        doc=f"Open {queue.lower()} tickets with their published deadline, for that team.",
+    )
+    for queue in ("APPEALS", "LABELING", "RUMORS", "LIKENESS", "ILLEGAL")
+}
+COMPLAINTS_OUTCOMES = TopicSpec(
+    "complaints.outcomes",
+    "target",
+    "synthguard.ComplaintOutcome",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="Reviewers' decisions on tickets, applied by the worker that owns the target.",
+)
+COMPLAINTS_TIMERS = TopicSpec(
+    "complaints.timers",
+    "target",
+    "synthguard.DeadlineTick",
+    retention_ms=2 * 24 * 3600 * 1000,
+    doc="Internal: a worker's timer found a ticket at its warning time or past its deadline.",
+)
+COMPLAINTS_FEEDBACK = TopicSpec(
+    "complaints.feedback",
+    "complaint.complaint_id",
+    "synthguard.ComplaintFeedback",
+    retention_ms=REPORT_RETENTION_MS,
+    doc="What each complainant is told, at every status change; the latest is the status.",
+)
 MEDIA_SEGMENTS = TopicSpec(
     "media.segments",
     "job_id",
@@ -199,6 +245,12 @@ CATALOG: tuple[TopicSpec, ...] = (
     REVIEW_REQUESTS,
     REVIEW_DECISIONS,
     AUDIT_LOG,
+    COMPLAINTS_SUBMITTED,
+    COMPLAINTS_ACCEPTED,
+    *COMPLAINT_QUEUES.values(),
+    COMPLAINTS_OUTCOMES,
+    COMPLAINTS_TIMERS,
+    COMPLAINTS_FEEDBACK,
     MEDIA_SEGMENTS,
     MEDIA_ASSEMBLY,
     DLQ,

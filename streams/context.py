@@ -46,12 +46,17 @@ class Context:
             )
             for spec in catalog.CATALOG
         }
-        # artifact_id -> verdict, on the same partitions as the artifact topics: a redelivered
-        # artifact never gets a second compliance record.
+        # artifact_id -> its final entry (`final`: verdict, envelope, whether labeled, and a
+        # reopening after an upheld complaint), on the same partitions as the artifact topics:
+        # a redelivered artifact never gets a second compliance record, and the complaint
+        # tracker (same key, same partitions) finds what it needs to reopen or block it.
         self.finalized = app.Table("finalized", partitions=settings.partitions)
         # artifact_id -> labeled state of an artifact HELD for a reviewer (Art. 10), until
         # their decision (review.decisions, same key and partitions) is applied.
         self.held = app.Table("held_for_review", partitions=settings.partitions)
+        # user_id -> strikes and measures (synthguard.users), on the users.violations
+        # partitions; the complaint tracker lifts a measure when an appeal is upheld.
+        self.strikes = app.Table("strikes", partitions=settings.partitions)
         self.metrics = StageMetrics()
         # artifact_id -> (lock, handlers holding or awaiting it), while in flight (`exclusive`)
         self._inflight: dict[str, tuple[asyncio.Lock, list[int]]] = {}
@@ -85,19 +90,43 @@ class Context:
             value_serializer=codec_name(spec.subject),
         )
 
-    async def route(self, output: StageOutput, forward_to: TopicSpec | None, stage: str) -> None:
+    def final(self, artifact_id: str) -> Record | None:
+        """The artifact's final entry, or None before its compliance record."""
+        entry = self.finalized.get(artifact_id)
+        if isinstance(entry, str):  # a changelog written before entries kept the envelope
+            return {"verdict": entry, "envelope": None, "labeled": False, "reopened": None}
+        return entry
+
+    def is_final(self, artifact_id: str) -> bool:
+        """Decided and not reopened: a redelivered copy must not be processed again."""
+        entry = self.final(artifact_id)
+        return entry is not None and entry["reopened"] is None
+
+    async def route(
+        self, output: StageOutput, forward_to: TopicSpec | None, stage: str, envelope: Record
+    ) -> None:
         """Emit a stage's output; its audit records first, the compliance record last, so a
         crash in between redoes the whole output (audit ids repeat, readers keep one)."""
-        if output.compliance is not None:
-            artifact_id = output.compliance["artifact_id"]
-            previous = self.finalized.get(artifact_id)
-            # A HELD artifact gets one more record: the reviewer's decision.
-            if previous is not None and (
-                previous != Verdict.HELD or output.compliance["verdict"] == Verdict.HELD
+        compliance = output.compliance
+        if compliance is not None:
+            artifact_id = compliance["artifact_id"]
+            previous = self.final(artifact_id)
+            # A HELD artifact gets one more record: the reviewer's decision; a reopened one
+            # (an upheld complaint) gets one more too, naming the reviewer (Art. 12).
+            if (
+                previous is not None
+                and previous["reopened"] is None
+                and (previous["verdict"] != Verdict.HELD or compliance["verdict"] == Verdict.HELD)
             ):
                 log.info("artifact %s already finalized; duplicate output dropped", artifact_id)
                 self.metrics.count("duplicates", "finalize")
                 return
+            if previous is not None and (reopened := previous["reopened"]) is not None:
+                compliance = output.compliance = {
+                    **compliance,
+                    "reviewer": compliance["reviewer"] or reopened["reviewer"],
+                    "reasons": [*compliance["reasons"], reopened["reason"]],
+                }
         if output.forward is not None:
             if forward_to is None:
                 raise RuntimeError("stage forwarded a record but has no next topic")
@@ -114,9 +143,14 @@ class Context:
             self.held[output.hold["envelope"]["artifact_id"]] = output.hold
         for record in output_events(output, stage):
             await self.emit(catalog.AUDIT_LOG, record)
-        if output.compliance is not None:
-            await self.emit(catalog.REPORTS_COMPLIANCE, output.compliance)
-            self.finalized[output.compliance["artifact_id"]] = output.compliance["verdict"]
+        if compliance is not None:
+            await self.emit(catalog.REPORTS_COMPLIANCE, compliance)
+            self.finalized[compliance["artifact_id"]] = {
+                "verdict": compliance["verdict"],
+                "envelope": envelope,
+                "labeled": compliance["label"] is not None,
+                "reopened": None,
+            }
 
     async def process(
         self,

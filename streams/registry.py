@@ -17,6 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from synthguard.codecs.avro import AvroCodec
+from synthguard.complaints.board import ComplaintBoard
 from synthguard.dlq import MAX_ATTEMPTS, DeadLetter, decide
 from synthguard.errors import DecodeError, ValidationError
 from synthguard.gates import GateViews
@@ -96,6 +97,8 @@ class RegistryReader:
         self.keywords = KeywordLibrary()
         self.media_features = MediaFeatureLibrary()
         self.rumors = rumors
+        # Not a registry, but read the same way: every worker's web pages show any complaint.
+        self.complaints = ComplaintBoard()
         views: list[tuple[TopicSpec, Apply]] = [
             (catalog.REGISTRY_REALNAME, realname.apply),
             (catalog.REGISTRY_CONSENTS, consents.apply),
@@ -104,6 +107,7 @@ class RegistryReader:
             (catalog.REGISTRY_KEYWORDS, keyword_applier(self.keywords)),
             (catalog.REGISTRY_MEDIA_FEATURES, media_feature_applier(self.media_features)),
             (catalog.REGISTRY_RUMORS, rumor_applier(rumors)),
+            (catalog.COMPLAINTS_FEEDBACK, self.complaints.apply),
         ]
         self._appliers = {spec.name: (spec, apply) for spec, apply in views}
         self._codecs = codecs
@@ -188,6 +192,7 @@ class RegistryReader:
             "keywords": len(self.keywords),
             "media_features": len(self.media_features),
             "rumors": len(self.rumors),
+            "complaints": len(self.complaints),
         }
 
     def status(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from synthguard.blobs import BlobRef, BlobStore, open_store
 from synthguard.errors import BrokerError
 from synthguard.labels.aigc import AigcRecord
 from synthguard.media.image_io import sniff_format
-from synthguard.records import Record
+from synthguard.records import Record, now_ms
 from synthguard.samples.audio import audio_artifacts
 from synthguard.samples.images import image_artifacts
 from synthguard.samples.videos import video_artifacts
@@ -154,6 +154,11 @@ class Summary:
     user_actions: int = 0
     review_requests: int = 0
     audit_records: int = 0
+    complaints: int = 0
+    complaints_open: int = 0
+    """Routed to a team queue with their published deadline, awaiting a reviewer."""
+    complaints_refused: int = 0
+    """Rejected with a reason, or folded into an earlier duplicate."""
     unaccounted: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     output_dir: str = ""
@@ -280,6 +285,33 @@ def tally(summary: Summary, record: Record) -> None:
         summary.propagated += bool(label["record"]["ContentPropagator"])
 
 
+def tally_complaints(
+    summary: Summary,
+    settings: Settings,
+    bootstrap: str,
+    complaints: list[Record],
+    timeout_s: float,
+) -> None:
+    """Each complaint's first answer on complaints.feedback: open (routed, with a deadline)
+    or refused."""
+    pending = {c["complaint_id"] for c in complaints}
+    summary.complaints = len(pending)
+    reader = TopicReader(settings, bootstrap, [catalog.COMPLAINTS_FEEDBACK.name])
+    deadline = time.monotonic() + timeout_s
+    try:
+        for message in reader.messages(timeout_s):
+            record = decode_message(catalog.COMPLAINTS_FEEDBACK, message)
+            if record is not None and record["complaint"]["complaint_id"] in pending:
+                pending.discard(record["complaint"]["complaint_id"])
+                summary.complaints_open += record["status"] == "OPEN"
+                summary.complaints_refused += record["status"] in {"REJECTED", "DUPLICATE"}
+            if not pending or time.monotonic() > deadline:
+                break
+    finally:
+        reader.close()
+    summary.unaccounted += sorted(pending)
+
+
 def run_pipeline(
     settings: Settings, *, workers: int = 1, timeout_s: float = 300.0, progress: Any = None
 ) -> Summary:
@@ -308,10 +340,16 @@ def run_pipeline(
             say(f"{workers} worker(s) ready; submitting {len(envelopes)} artifacts")
             for envelope in envelopes:
                 writer.write(catalog.ARTIFACTS_SUBMITTED, envelope)
-            writer.close()
+            writer.flush()
             summary = collect(
                 settings, bootstrap, {e["artifact_id"] for e in envelopes}, timeout_s, out
             )
+            complaints = [c | {"submitted_at": now_ms()} for c in samples.load_complaints()]
+            say(f"filing {len(complaints)} sample complaints")
+            for complaint in complaints:
+                writer.write(catalog.COMPLAINTS_SUBMITTED, complaint)
+            writer.flush()
+            tally_complaints(summary, settings, bootstrap, complaints, timeout_s)
         finally:
             writer.close()
             for proc in procs:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from synthguard.complaints.policy import DEFAULT_DEADLINES
 from synthguard.settings import Settings, load_settings
 from synthguard.streams import catalog
 from synthguard.streams.admin import create_topics
@@ -13,6 +14,7 @@ from synthguard.streams.broker import EmbeddedBroker
 from synthguard.streams.client import TopicWriter
 from synthguard.streams.runner import WorkerProcess
 
+REVIEWER_TOKEN = "reviewer-token-for-tests"
 TEST_SERVICE = {
     "service_id": "svc-test",
     "provider_id": "prov-test",
@@ -48,6 +50,13 @@ def settings(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "SYNTHGUARD_HOME": str(home),
             # a stalled video is re-issued within the failover test's patience
             "SYNTHGUARD_SEGMENT_TIMEOUT_S": "15",
+            # Illegal-content tickets fall due within a test's patience: a warning alert
+            # after 6 s, a breach after 8 s (the others keep the published defaults).
+            "SYNTHGUARD_COMPLAINT_DEADLINES": DEFAULT_DEADLINES.replace(
+                "ILLEGAL_CONTENT=24h", "ILLEGAL_CONTENT=8s"
+            ),
+            "SYNTHGUARD_COMPLAINT_TICK_S": "1",
+            "SYNTHGUARD_REVIEWER_TOKEN": REVIEWER_TOKEN,
         }
     )
     create_topics(settings, broker)

@@ -126,6 +126,12 @@ def test_run_json_accounts_for_every_sample(tmp_path: Path) -> None:
     )
     assert summary["dlq"] == dead and summary["unaccounted"] == []
     assert summary["review_requests"] == summary["held"]
+    # The sample complaints (core/samples/complaints.jsonl): open are the appeal against
+    # sample-035's keyword block, unlabeled redist-plain, the rumor report on sample-050 and
+    # the likeness complaint on vid-astronaut; refused are sample-001 (already labeled), the
+    # rumor report filed twice, and sample-999 (no such artifact).
+    assert summary["complaints"] == len(samples.load_complaints()) == 7
+    assert (summary["complaints_open"], summary["complaints_refused"]) == (4, 3)
     # at least each record's checks and verdict, each alert and report, and each dead letter
     assert summary["audit_records"] >= summary["compliance_records"] * 2 + summary["alerts"] + dead
     out = Path(summary["output_dir"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from synthguard.complaints.reopen import overrule, overruled
 from synthguard.records import (
     AlertKind,
     AlertSeverity,
@@ -60,7 +61,14 @@ def decide(state: Record, findings: Sequence[Finding], rule: str, searched: str)
     worst = max((f.severity for f in findings), key=_SEVERITY_RANK.__getitem__)
     evidence = [finding.evidence() for finding in findings]
     summary = f"{len(findings)} feature hit(s) in {searched}, worst {worst.value}"
-    state["checks"].append(check("Art. 10", rule, STAGE, Outcome.FLAGGED, "; ".join(evidence)))
+    flagged = check("Art. 10", rule, STAGE, Outcome.FLAGGED, "; ".join(evidence))
+    if note := overruled(env):
+        # An upheld appeal (Art. 12): a person judged the hits harmless; the record keeps them.
+        state["checks"].append(overrule(flagged, note))
+        return StageOutput(
+            forward=state, compliance=compliance_record(state, Verdict.PUBLISHABLE, [])
+        )
+    state["checks"].append(flagged)
     alerts = [
         alert(
             AlertKind.FEATURE_LIBRARY_HIT,

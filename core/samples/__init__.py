@@ -49,6 +49,13 @@ def load_rumors() -> list[dict[str, Any]]:
     return _load("rumors.jsonl")
 
 
+def load_complaints() -> list[dict[str, Any]]:
+    """Appeals, complaints and reports about the sample artifacts (Art. 12): some open, some
+    refused (already labeled, unknown artifact), one a duplicate; `submitted_at` is added when
+    they are filed."""
+    return _load("complaints.jsonl")
+
+
 def load_media_features() -> list[dict[str, Any]]:
     """One PDQ hash: scikit-image's rocket photograph, so img-rocket waits for a reviewer."""
     return _load("media_features.jsonl")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from synthguard.complaints.reopen import verify_reserved
 from synthguard.intake import admit
 from synthguard.labeling import LabelPolicy
 from synthguard.records import Record
@@ -30,6 +31,8 @@ def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None
 
     async def handle(envelope: Record) -> None:
         async with ctx.exclusive(envelope["artifact_id"]):
+            final = ctx.final(envelope["artifact_id"])
+            verify_reserved(envelope, final and final["reopened"])
             await decide(envelope)
 
     async def decide(envelope: Record) -> None:
@@ -53,7 +56,7 @@ def register(ctx: Context, registries: RegistryReader, media: MediaPool) -> None
             output = process_text(
                 state, policy=policy, library=registries.keywords, rumors=registries.rumors
             )
-        await ctx.route(output, ARTIFACTS_REVIEWED, STAGE)
+        await ctx.route(output, ARTIFACTS_REVIEWED, STAGE, envelope)
 
     @ctx.app.agent(
         ctx.source(ARTIFACTS_SUBMITTED), name="process_artifact", concurrency=s.media_workers

@@ -25,7 +25,8 @@ def register(ctx: Context) -> None:
         async with ctx.exclusive(artifact_id):
             state = ctx.held.get(artifact_id)
             if state is None:
-                verdict = ctx.finalized.get(artifact_id)
+                final = ctx.final(artifact_id)
+                verdict = final and final["verdict"]
                 if verdict is not None and verdict != Verdict.HELD:
                     log.info(
                         "artifact %s already decided (%s); decision dropped", artifact_id, verdict
@@ -37,7 +38,7 @@ def register(ctx: Context) -> None:
                 )
             output = apply_decision(state, decision)
             verdict = output.compliance and output.compliance["verdict"]
-            await ctx.route(output, ARTIFACTS_REVIEWED, STAGE)
+            await ctx.route(output, ARTIFACTS_REVIEWED, STAGE, state["envelope"])
             await ctx.emit(AUDIT_LOG, decision_event(decision, str(verdict)))
             ctx.held.pop(artifact_id, None)
 

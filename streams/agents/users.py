@@ -17,7 +17,7 @@ STAGE = "users"
 
 def register(ctx: Context) -> None:
     ladder = ctx.settings.user_ladder
-    strikes = ctx.app.Table("strikes", partitions=ctx.settings.partitions)
+    strikes = ctx.strikes
 
     async def handle(violation: Record) -> None:
         user_id = violation["user_id"]

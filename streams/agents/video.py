@@ -112,7 +112,7 @@ class VideoAssembly:
 
     async def handle_assembly(self, ev: Record) -> None:
         artifact_id = ev["artifact_id"]
-        if self.ctx.finalized.get(artifact_id) is not None:
+        if self.ctx.is_final(artifact_id):
             log.info("video %s already finalized; %s dropped", artifact_id, ev["kind"])
             self.ctx.metrics.count("duplicates", ASSEMBLY_STAGE)
             return
@@ -139,7 +139,7 @@ class VideoAssembly:
         state = orjson.loads(entry["state"])
         parts = [BlobRef.from_record(entry["parts"][str(i)]) for i in range(entry["count"])]
         output = await self.media.assemble_video(state, parts)
-        await self.ctx.route(output, ARTIFACTS_REVIEWED, ASSEMBLY_STAGE)
+        await self.ctx.route(output, ARTIFACTS_REVIEWED, ASSEMBLY_STAGE, state["envelope"])
         self.table.pop(artifact_id, None)
         self.forget(artifact_id)
 
