@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from helpers import REVIEWER_TOKEN
 
 from synthguard.complaints.policy import DEFAULT_DEADLINES
 from synthguard.settings import Settings, load_settings
@@ -14,7 +15,6 @@ from synthguard.streams.broker import EmbeddedBroker
 from synthguard.streams.client import TopicWriter
 from synthguard.streams.runner import WorkerProcess
 
-REVIEWER_TOKEN = "reviewer-token-for-tests"
 TEST_SERVICE = {
     "service_id": "svc-test",
     "provider_id": "prov-test",

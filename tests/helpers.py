@@ -54,6 +54,8 @@ KEYRING = Keyring({"k1": b"0123456789abcdef0123"}, "k1")
 POLICY = LabelPolicy(
     "prod-test", KEYRING, "【本内容由人工智能生成】", "[AI生成 AI-generated]", NoticePosition.START
 )
+# The reviewer console's secret in the test workers (conftest.settings).
+REVIEWER_TOKEN = "reviewer-token-for-tests"
 
 
 def sample_views() -> GateViews:

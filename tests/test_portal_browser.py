@@ -20,8 +20,7 @@ from urllib.error import HTTPError
 from urllib.parse import urlencode
 
 import pytest
-from conftest import REVIEWER_TOKEN
-from helpers import envelope, records_for, verdicts
+from helpers import REVIEWER_TOKEN, envelope, records_for, verdicts
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
