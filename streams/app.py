@@ -26,6 +26,7 @@ from synthguard.streams.agents import artifacts, complaints, manual_review, user
 from synthguard.streams.agents.media import MediaPool
 from synthguard.streams.clients import faust_credentials
 from synthguard.streams.context import Context
+from synthguard.streams.metrics import consumer_lag
 from synthguard.streams.registry import RegistryReader
 from synthguard.streams.transport import App
 
@@ -106,6 +107,11 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
 
     @app.page("/metrics/")
     async def metrics(web: View, request: Request) -> Response:
+        monitor = app.monitor
+        owned = [(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()]
+        ends = {(tp.topic, tp.partition): o for tp, o in monitor.tp_end_offsets.items()}
+        done = {(tp.topic, tp.partition): o for tp, o in monitor.tp_committed_offsets.items()}
+        ctx.metrics.set_lag(consumer_lag(owned, ends, done))
         return web.bytes(ctx.metrics.render(), content_type="text/plain; version=0.0.4")
 
     return Pipeline(app, ctx, registries)

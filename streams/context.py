@@ -83,6 +83,8 @@ class Context:
         return self.topics[spec.name]
 
     async def emit(self, spec: TopicSpec, record: Record) -> None:
+        if spec is catalog.REPORTS_ALERTS:
+            self.metrics.alert(record["kind"], record["severity"])
         key = spec.key_of(record)
         await self.topics[spec.name].send(
             key=None if key is None else key.encode("utf-8"),
@@ -205,6 +207,7 @@ class Context:
     async def emit_dead_letter(self, decision: DeadLetter) -> None:
         await self.emit(catalog.DLQ, decision.record)
         record = decision.record
+        self.metrics.dead_letter(record["topic"], record["stage"])
         source = catalog.BY_NAME.get(record["topic"])
         keyed_by_artifact = source is not None and source.key in {"artifact_id", catalog.STATE_KEY}
         artifact_id = record["key"] if keyed_by_artifact else None
