@@ -64,6 +64,42 @@ class Sink:
         return got
 
 
+def verified_users(settings: Settings, bootstrap: str, count: int = 100) -> list[str]:
+    """Users the Art. 9 gate lets through, written to registry.realname."""
+    users = [f"bench-u{i}" for i in range(count)]
+    writer = TopicWriter(settings, bootstrap)
+    for user in users:
+        entry = {"user_id": user, "status": "VERIFIED", "method": "PHONE", "verified_at": 1}
+        writer.write(catalog.REGISTRY_REALNAME, entry)
+    writer.close()
+    return users
+
+
+def artifact_sender(producer: Producer, users: list[str]) -> Callable[[int], None]:
+    """send(i): the i-th text artifact onto artifacts.submitted (not flushed)."""
+    codec = codec_for(catalog.ARTIFACTS_SUBMITTED)
+
+    def send(i: int) -> None:
+        artifact_id = f"bench-{uuid.uuid4().hex}"
+        envelope = {
+            "artifact_id": artifact_id,
+            "submitted_at": now_ms(),
+            "provider_id": "prov-bench",
+            "service_id": "svc-bench",
+            "user_id": users[i % len(users)],
+            "modality": "TEXT",
+            "tech_category": "TEXT_GENERATION",
+            "service_kind": "DIALOGUE",
+            "text": TEXTS[i % 2],
+        }
+        producer.produce(
+            catalog.ARTIFACTS_SUBMITTED.name, key=artifact_id.encode(), value=codec.encode(envelope)
+        )
+        producer.poll(0)
+
+    return send
+
+
 @dataclass
 class Subject:
     """One system under test: how to feed it, where its output lands, how old an output is."""
@@ -106,39 +142,13 @@ def main() -> None:
         create_topics(
             settings, bootstrap, (TopicSpec(SOURCE, "key", ""), TopicSpec(SINK, "key", ""))
         )
-        users = [f"bench-u{i}" for i in range(100)]
-        writer = TopicWriter(settings, bootstrap)
-        for user in users:
-            entry = {"user_id": user, "status": "VERIFIED", "method": "PHONE", "verified_at": 1}
-            writer.write(catalog.REGISTRY_REALNAME, entry)
-        writer.close()
+        users = verified_users(settings, bootstrap)
         producer = Producer(producer_config(settings, bootstrap))
-        envelope_codec = codec_for(catalog.ARTIFACTS_SUBMITTED)
         record_codec = codec_for(catalog.REPORTS_COMPLIANCE)
         value = b"x" * 1024
 
         def send_raw(_i: int) -> None:  # the key carries the send time
             producer.produce(SOURCE, key=str(now_ms()).encode(), value=value)
-            producer.poll(0)
-
-        def send_artifact(i: int) -> None:
-            artifact_id = f"bench-{uuid.uuid4().hex}"
-            envelope = {
-                "artifact_id": artifact_id,
-                "submitted_at": now_ms(),
-                "provider_id": "prov-bench",
-                "service_id": "svc-bench",
-                "user_id": users[i % len(users)],
-                "modality": "TEXT",
-                "tech_category": "TEXT_GENERATION",
-                "service_kind": "DIALOGUE",
-                "text": TEXTS[i % 2],
-            }
-            producer.produce(
-                catalog.ARTIFACTS_SUBMITTED.name,
-                key=artifact_id.encode(),
-                value=envelope_codec.encode(envelope),
-            )
             producer.poll(0)
 
         passthrough = subprocess.Popen(
@@ -154,7 +164,7 @@ def main() -> None:
             ),
             Subject(
                 "pipeline",
-                send_artifact,
+                artifact_sender(producer, users),
                 Sink(settings, bootstrap, catalog.REPORTS_COMPLIANCE.name),
                 lambda m: m.timestamp()[1] - record_codec.decode(m.value() or b"")["submitted_at"],
             ),

@@ -75,5 +75,11 @@ def consumer_lag(
     end_offsets: Mapping[TopicPartition, int],
     committed: Mapping[TopicPartition, int],
 ) -> dict[TopicPartition, int]:
-    """Lag per owned partition whose end offset is known; nothing committed yet counts from 0."""
-    return {tp: max(0, end_offsets[tp] - committed.get(tp, 0)) for tp in owned if tp in end_offsets}
+    """Lag per owned partition whose end and committed offsets this worker knows. A partition
+    it has just been given has neither until it fetches and commits: counting from 0 would
+    report the whole history of the topic as lag."""
+    return {
+        tp: max(0, end_offsets[tp] - committed[tp])
+        for tp in owned
+        if tp in end_offsets and tp in committed
+    }

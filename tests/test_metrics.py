@@ -35,7 +35,8 @@ def value(text: str, name: str, **labels: str) -> float:
 def test_lag_counts_only_owned_partitions_with_a_known_end() -> None:
     owned = [("a", 0), ("a", 1), ("b", 0)]
     ends = {("a", 0): 10, ("a", 1): 5, ("c", 0): 99}
-    assert consumer_lag(owned, ends, {("a", 0): 7}) == {("a", 0): 3, ("a", 1): 5}
+    committed = {("a", 0): 7, ("c", 0): 1}
+    assert consumer_lag(owned, ends, committed) == {("a", 0): 3}  # ("a", 1): nothing committed
     assert consumer_lag(owned, {("a", 0): 3}, {("a", 0): 4}) == {("a", 0): 0}
 
 
