@@ -19,16 +19,19 @@ $(STAMP): pyproject.toml | system-packages
 	@touch $@
 
 # Debian packages: libchromaprint1 (audio fingerprints, synthguard.review.audio_fp),
-# pocketsphinx-testdata (the recorded speech its tests match), and chromium with its
+# pocketsphinx-testdata (the recorded speech its tests match), chromium with its
 # chromedriver (the complaints portal's browser test; Selenium Manager would download a
-# browser otherwise). Checked on every run (a few ms); installed when missing and we are root,
-# else the command that installs them is printed.
-SYSTEM_PACKAGES := libchromaprint1 pocketsphinx-testdata chromium chromium-driver
+# browser otherwise), and docker-compose (checks docker-compose.yml; needs no engine).
+# Checked on every run (a few ms); installed when missing and we are root, else the command
+# that installs them is printed.
+SYSTEM_PACKAGES := libchromaprint1 pocketsphinx-testdata chromium chromium-driver \
+  docker-compose
 .PHONY: system-packages
 system-packages:
 	@PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q 'libchromaprint\.so\.1 ' \
 	  && test -d /usr/share/pocketsphinx/test/data/librivox \
-	  && test -x /usr/bin/chromedriver || { \
+	  && test -x /usr/bin/chromedriver \
+	  && test -x /usr/bin/docker-compose || { \
 	  if [ "$$(id -u)" -ne 0 ]; then \
 	    echo "missing Debian packages: run 'sudo apt-get update && sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES)'" >&2; \
 	    exit 1; \
