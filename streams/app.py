@@ -105,6 +105,12 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
     async def registry_status(web: View, request: Request) -> Response:
         return web.json(registries.status())
 
+    @app.page("/ready/")
+    async def ready(web: View, request: Request) -> Response:
+        """Readiness probe: 503 until the registries are loaded, when the agents start."""
+        loaded = registries.ready.is_set()
+        return web.json({"ready": loaded}, status=200 if loaded else 503)
+
     @app.page("/metrics/")
     async def metrics(web: View, request: Request) -> Response:
         monitor = app.monitor

@@ -1,18 +1,23 @@
-"""docker-compose.yml: valid for Compose, every synthguard command in it is one our CLI takes,
-and the brokers form the replicated KRaft cluster the topics are created for."""
+"""Deployment files: docker-compose.yml valid for Compose, with the replicated KRaft cluster
+the topics are created for; the Kubernetes manifests' settings valid and their probes real; every
+synthguard command in either one our CLI takes."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from synthguard.settings import load_settings
+from synthguard.streams import catalog
 from synthguard.streams.cli import parser
+from synthguard.streams.runner import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -72,3 +77,43 @@ def test_three_kraft_brokers_and_topics_replicated_three_times() -> None:
     assert topics["SYNTHGUARD_BROKER"].count("kafka-") == 3
     # The workers use the blob store the stack runs, not a folder inside the container.
     assert found["worker"]["environment"]["SYNTHGUARD_BLOB_STORE"].startswith("s3://")
+
+
+def manifests() -> dict[str, Any]:
+    """kind/name -> manifest, for every file kustomization.yaml lists."""
+    folder = ROOT / "deploy" / "k8s"
+    listed = yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"]
+    found = {}
+    for name in listed:
+        for doc in yaml.safe_load_all((folder / name).read_text()):
+            found[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return found
+
+
+def test_kubernetes_settings_are_valid_settings() -> None:
+    config = manifests()["ConfigMap/synthguard-config"]["data"]
+    secrets = {"SYNTHGUARD_LABEL_KEYS": "k1:" + "A" * 44, "SYNTHGUARD_REVIEWER_TOKEN": "t"}
+    settings = load_settings(env=config | secrets)  # raises ConfigError on any bad name or value
+    scaled = manifests()["ScaledObject/synthguard-worker"]["spec"]
+    # A worker beyond the partition count owns nothing: KEDA stops there.
+    assert scaled["maxReplicaCount"] == settings.partitions
+    for trigger in scaled["triggers"]:
+        assert trigger["metadata"]["consumerGroup"] == settings.app_id
+        assert trigger["metadata"]["topic"] in catalog.BY_NAME
+
+
+def test_kubernetes_commands_parse_and_probes_answer_on_a_live_worker(
+    worker: WorkerProcess,
+) -> None:
+    found = manifests()
+    job = found["Job/synthguard-topics"]["spec"]["template"]["spec"]["containers"][0]
+    [container] = found["Deployment/synthguard-worker"]["spec"]["template"]["spec"]["containers"]
+    for command in (job["command"], container["command"]):
+        assert callable(parser().parse_args(command[1:]).fn), command
+    port = container["ports"][0]["containerPort"]
+    assert container["command"][-1] == str(port)
+    for probe in ("readinessProbe", "livenessProbe"):
+        path = container[probe]["httpGet"]["path"]
+        url = f"http://127.0.0.1:{worker.web_port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200, (probe, path)
