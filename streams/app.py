@@ -3,7 +3,8 @@ group) up to the partition count."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,6 @@ from synthguard.streams.context import Context
 from synthguard.streams.metrics import consumer_lag
 from synthguard.streams.registry import RegistryReader
 from synthguard.streams.transport import App
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    app: faust.App
-    ctx: Context
-    registries: RegistryReader
 
 
 def faust_app(app_id: str, settings: Settings, bootstrap: str, web_port: int | None) -> App:
@@ -72,9 +66,27 @@ def rumor_index(settings: Settings) -> RumorIndex:
     return RumorIndex(thresholds, load_embedder() if settings.rumor_embeddings else None)
 
 
-def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None) -> Pipeline:
+class Group(StrEnum):
+    """Which stages a worker runs (`synthguard worker --group`). Run `all`, or `pipeline` and
+    `watermark` side by side: never `all` beside `watermark`, or segments are labeled twice."""
+
+    ALL = "all"
+    """Every stage, one consumer group: `make run`, the tests, small deployments."""
+    PIPELINE = "pipeline"
+    """Every stage but labeling video segments."""
+    WATERMARK = "watermark"
+    """Labeling video segments only (the CPU-heavy, stateless part), in its own consumer group,
+    so it scales on its own lag."""
+
+
+def build_app(
+    settings: Settings, bootstrap: str, *, web_port: int | None = None, group: Group = Group.ALL
+) -> faust.App:
+    if group is Group.WATERMARK:
+        return watermark_app(settings, bootstrap, web_port)
     app = faust_app(settings.app_id, settings, bootstrap, web_port)
     ctx = Context(app, settings)
+    ctx.open_tables()
     registries = RegistryReader(
         settings, bootstrap, ctx.codecs, ctx.emit_dead_letter, rumor_index(settings)
     )
@@ -86,15 +98,13 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
 
     media = MediaPool(settings, review)
     artifacts.register(ctx, registries, media)
-    video.register(ctx, media)
+    if group is Group.ALL:
+        video.register_segments(ctx, media)
+    video.register_assembly(ctx, media)
     users.register(ctx)
     manual_review.register(ctx)
     web.register(app, ctx, registries.complaints, bootstrap)
     complaints.register(ctx, registries)
-
-    @app.on_before_shutdown.connect
-    async def stop_media(*args: Any, **kwargs: Any) -> None:
-        media.close()  # after the consumer stopped: no job is waiting on it any more
 
     async def read_registries() -> None:
         await registries.run()
@@ -105,10 +115,36 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
     async def registry_status(web: View, request: Request) -> Response:
         return web.json(registries.status())
 
+    serve_health(app, ctx, media, registries.ready)
+    return app
+
+
+def watermark_app(settings: Settings, bootstrap: str, web_port: int | None) -> faust.App:
+    app = faust_app(f"{settings.app_id}-watermark", settings, bootstrap, web_port)
+    ctx = Context(app, settings)
+    media = MediaPool(settings, segments_only)
+    video.register_segments(ctx, media)
+    serve_health(app, ctx, media, None)
+    return app
+
+
+def segments_only(output: StageOutput) -> StageOutput:
+    raise RuntimeError("a watermark-group worker labels video segments only")
+
+
+def serve_health(
+    app: faust.App, ctx: Context, media: MediaPool, ready: asyncio.Event | None
+) -> None:
+    """The media pool's shutdown, the readiness probe and the metrics, for every group."""
+
+    @app.on_before_shutdown.connect
+    async def stop_media(*args: Any, **kwargs: Any) -> None:
+        media.close()  # after the consumer stopped: no job is waiting on it any more
+
     @app.page("/ready/")
-    async def ready(web: View, request: Request) -> Response:
-        """Readiness probe: 503 until the registries are loaded, when the agents start."""
-        loaded = registries.ready.is_set()
+    async def readiness(web: View, request: Request) -> Response:
+        """503 until the registries are loaded, when the agents start (no registries: ready)."""
+        loaded = ready is None or ready.is_set()
         return web.json({"ready": loaded}, status=200 if loaded else 503)
 
     @app.page("/metrics/")
@@ -120,13 +156,18 @@ def build_app(settings: Settings, bootstrap: str, *, web_port: int | None = None
         ctx.metrics.set_lag(consumer_lag(owned, ends, done))
         return web.bytes(ctx.metrics.render(), content_type="text/plain; version=0.0.4")
 
-    return Pipeline(app, ctx, registries)
 
-
-def run_worker(settings: Settings, bootstrap: str, *, web_port: int | None, loglevel: str) -> Any:
+def run_worker(
+    settings: Settings,
+    bootstrap: str,
+    *,
+    web_port: int | None,
+    loglevel: str,
+    group: Group = Group.ALL,
+) -> Any:
     """Blocks until the worker stops (SIGINT/SIGTERM)."""
-    pipeline = build_app(settings, bootstrap, web_port=web_port)
-    return quiet_worker(pipeline.app, loglevel).execute_from_commandline()
+    app = build_app(settings, bootstrap, web_port=web_port, group=group)
+    return quiet_worker(app, loglevel).execute_from_commandline()
 
 
 def quiet_worker(app: faust.App, loglevel: str) -> faust.Worker:

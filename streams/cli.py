@@ -47,7 +47,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from synthguard.streams.app import run_worker
+    from synthguard.streams.app import Group, run_worker
 
     settings = _settings(args)
     run_worker(
@@ -55,6 +55,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         _external_bootstrap(settings, "worker"),
         web_port=args.web_port,
         loglevel=args.loglevel,
+        group=Group(args.group),
     )
     return 0
 
@@ -461,8 +462,15 @@ def parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat declaration
     s.add_argument("action", choices=["create"])
     s.set_defaults(fn=cmd_topics)
 
-    s = sub.add_parser("worker", help="run a pipeline worker (all stages)")
+    s = sub.add_parser("worker", help="run a pipeline worker (all stages, or one group)")
     s.add_argument("--web-port", type=int, default=None)
+    s.add_argument(
+        "--group",
+        default="all",
+        choices=["all", "pipeline", "watermark"],
+        help="all: every stage; or pipeline (all but video segment labeling) beside watermark"
+        " (segment labeling only, its own consumer group), each scaled on its own",
+    )
     s.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
     s.set_defaults(fn=cmd_worker)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import EventT, TableT
 
 from synthguard.audit import dead_letter_event, output_events
 from synthguard.codecs.avro import AvroCodec, FileSchemaRegistry, SchemaRegistry
@@ -46,20 +47,36 @@ class Context:
             )
             for spec in catalog.CATALOG
         }
-        # artifact_id -> its final entry (`final`: verdict, envelope, whether labeled, and a
-        # reopening after an upheld complaint), on the same partitions as the artifact topics:
-        # a redelivered artifact never gets a second compliance record, and the complaint
-        # tracker (same key, same partitions) finds what it needs to reopen or block it.
-        self.finalized = app.Table("finalized", partitions=settings.partitions)
-        # artifact_id -> labeled state of an artifact HELD for a reviewer (Art. 10), until
-        # their decision (review.decisions, same key and partitions) is applied.
-        self.held = app.Table("held_for_review", partitions=settings.partitions)
-        # user_id -> strikes and measures (synthguard.users), on the users.violations
-        # partitions; the complaint tracker lifts a measure when an appeal is upheld.
-        self.strikes = app.Table("strikes", partitions=settings.partitions)
         self.metrics = StageMetrics()
         # artifact_id -> (lock, handlers holding or awaiting it), while in flight (`exclusive`)
         self._inflight: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    def open_tables(self) -> None:
+        """Declare the pipeline's tables; Faust needs them before the worker starts. A group
+        whose agents use none of them (the watermark group) skips this and keeps no changelog
+        to recover."""
+        for table in (self.finalized, self.held, self.strikes):
+            log.debug("table %s declared", table.name)
+
+    @functools.cached_property
+    def finalized(self) -> TableT[str, Any]:
+        """artifact_id -> its final entry (`final`: verdict, envelope, whether labeled, and a
+        reopening after an upheld complaint), on the same partitions as the artifact topics: a
+        redelivered artifact never gets a second compliance record, and the complaint tracker
+        (same key, same partitions) finds what it needs to reopen or block it."""
+        return self.app.Table("finalized", partitions=self.settings.partitions)
+
+    @functools.cached_property
+    def held(self) -> TableT[str, Any]:
+        """artifact_id -> labeled state of an artifact HELD for a reviewer (Art. 10), until
+        their decision (review.decisions, same key and partitions) is applied."""
+        return self.app.Table("held_for_review", partitions=self.settings.partitions)
+
+    @functools.cached_property
+    def strikes(self) -> TableT[str, Any]:
+        """user_id -> strikes and measures (synthguard.users), on the users.violations
+        partitions; the complaint tracker lifts a measure when an appeal is upheld."""
+        return self.app.Table("strikes", partitions=self.settings.partitions)
 
     @contextlib.asynccontextmanager
     async def exclusive(self, artifact_id: str) -> AsyncIterator[None]:

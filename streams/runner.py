@@ -60,7 +60,9 @@ def broker_for(settings: Settings) -> Iterator[str]:
 class WorkerProcess:
     """A `synthguard worker` child process with its own web port; dies with its parent."""
 
-    def __init__(self, settings: Settings, bootstrap: str, name: str) -> None:
+    def __init__(
+        self, settings: Settings, bootstrap: str, name: str, *, group: str = "all"
+    ) -> None:
         self.web_port = free_port()
         self.log_path = settings.home / f"{name}.log"
         env = os.environ | settings.with_broker(bootstrap).to_env()
@@ -73,6 +75,8 @@ class WorkerProcess:
                 "worker",
                 "--web-port",
                 str(self.web_port),
+                "--group",
+                group,
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -90,6 +94,15 @@ class WorkerProcess:
         except OSError:
             return None
 
+    def ready(self) -> bool:
+        """Its readiness probe: registries loaded (a watermark worker has none to load)."""
+        try:
+            url = f"http://127.0.0.1:{self.web_port}/ready/"
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:  # refused while starting; HTTPError (503) until ready
+            return False
+
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Until its registries are loaded (so the samples meet the real registry)."""
         deadline = time.monotonic() + timeout_s
@@ -99,8 +112,7 @@ class WorkerProcess:
                     f"worker exited with {self.proc.returncode}; see {self.log_path}",
                     retryable=False,
                 )
-            status = self.status()
-            if status and status["ready"]:
+            if self.ready():
                 return
             time.sleep(0.2)
         raise BrokerError(f"worker not ready after {timeout_s:g}s; see {self.log_path}")

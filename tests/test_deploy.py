@@ -54,7 +54,7 @@ def test_every_synthguard_command_parses_in_the_cli() -> None:
         for name, service in services().items()
         if service.get("command", [None])[0] == "synthguard"
     }
-    assert {"topics", "worker"} <= set(commands)
+    assert {"topics", "pipeline", "watermark"} <= set(commands)
     for name, command in commands.items():
         try:
             args = parser().parse_args(command[1:])
@@ -76,7 +76,8 @@ def test_three_kraft_brokers_and_topics_replicated_three_times() -> None:
     assert topics["SYNTHGUARD_REPLICATION"] == "3"
     assert topics["SYNTHGUARD_BROKER"].count("kafka-") == 3
     # The workers use the blob store the stack runs, not a folder inside the container.
-    assert found["worker"]["environment"]["SYNTHGUARD_BLOB_STORE"].startswith("s3://")
+    for group in ("pipeline", "watermark"):
+        assert found[group]["environment"]["SYNTHGUARD_BLOB_STORE"].startswith("s3://")
 
 
 def manifests() -> dict[str, Any]:
@@ -94,12 +95,18 @@ def test_kubernetes_settings_are_valid_settings() -> None:
     config = manifests()["ConfigMap/synthguard-config"]["data"]
     secrets = {"SYNTHGUARD_LABEL_KEYS": "k1:" + "A" * 44, "SYNTHGUARD_REVIEWER_TOKEN": "t"}
     settings = load_settings(env=config | secrets)  # raises ConfigError on any bad name or value
-    scaled = manifests()["ScaledObject/synthguard-worker"]["spec"]
-    # A worker beyond the partition count owns nothing: KEDA stops there.
-    assert scaled["maxReplicaCount"] == settings.partitions
-    for trigger in scaled["triggers"]:
-        assert trigger["metadata"]["consumerGroup"] == settings.app_id
-        assert trigger["metadata"]["topic"] in catalog.BY_NAME
+    groups = {
+        "synthguard-pipeline": settings.app_id,
+        "synthguard-watermark": f"{settings.app_id}-watermark",
+    }
+    for name, consumer_group in groups.items():
+        scaled = manifests()[f"ScaledObject/{name}"]["spec"]
+        assert scaled["scaleTargetRef"]["name"] == name
+        # A worker beyond the partition count owns nothing: KEDA stops there.
+        assert scaled["maxReplicaCount"] == settings.partitions
+        for trigger in scaled["triggers"]:
+            assert trigger["metadata"]["consumerGroup"] == consumer_group
+            assert trigger["metadata"]["topic"] in catalog.BY_NAME
 
 
 def test_kubernetes_commands_parse_and_probes_answer_on_a_live_worker(
@@ -107,11 +114,14 @@ def test_kubernetes_commands_parse_and_probes_answer_on_a_live_worker(
 ) -> None:
     found = manifests()
     job = found["Job/synthguard-topics"]["spec"]["template"]["spec"]["containers"][0]
-    [container] = found["Deployment/synthguard-worker"]["spec"]["template"]["spec"]["containers"]
-    for command in (job["command"], container["command"]):
-        assert callable(parser().parse_args(command[1:]).fn), command
-    port = container["ports"][0]["containerPort"]
-    assert container["command"][-1] == str(port)
+    assert callable(parser().parse_args(job["command"][1:]).fn)
+    for name in ("synthguard-pipeline", "synthguard-watermark"):
+        [container] = found[f"Deployment/{name}"]["spec"]["template"]["spec"]["containers"]
+        args = parser().parse_args(container["command"][1:])
+        assert f"synthguard-{args.group}" == name
+        assert args.web_port == container["ports"][0]["containerPort"]
+    # The probes of a pipeline worker, on a live one (the session worker runs every stage).
+    [container] = found["Deployment/synthguard-pipeline"]["spec"]["template"]["spec"]["containers"]
     for probe in ("readinessProbe", "livenessProbe"):
         path = container[probe]["httpGet"]["path"]
         url = f"http://127.0.0.1:{worker.web_port}{path}"

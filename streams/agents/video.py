@@ -76,17 +76,12 @@ def event(
     }
 
 
-class VideoAssembly:
-    """The two handlers and the stall timer, around one table and the local bookkeeping."""
+class SegmentLabeler:
+    """Labels one segment in the media pool; stateless, so any worker (or the watermark
+    group's workers alone) can run it."""
 
     def __init__(self, ctx: Context, media: MediaPool) -> None:
         self.ctx, self.media = ctx, media
-        # artifact_id -> {"state", "jobs": JSON | None, "count": n, "parts": {index: ref}}
-        self.table = ctx.app.Table("video_assembly", partitions=ctx.settings.partitions)
-        # For the assemblies this worker runs (a timer may read the table, not write it):
-        # artifact_id -> monotonic time of its last progress, and how often it was re-issued.
-        self.progress: dict[str, float] = {}
-        self.reissued: dict[str, int] = {}
 
     async def handle_segment(self, job: Record) -> None:
         try:
@@ -109,6 +104,19 @@ class VideoAssembly:
             job["artifact_id"], "SEGMENT_DONE", job["count"], index=job["index"], part=part
         )
         await self.ctx.emit(MEDIA_ASSEMBLY, done)
+
+
+class VideoAssembly:
+    """The assembly handler and the stall timer, around one table and the local bookkeeping."""
+
+    def __init__(self, ctx: Context, media: MediaPool) -> None:
+        self.ctx, self.media = ctx, media
+        # artifact_id -> {"state", "jobs": JSON | None, "count": n, "parts": {index: ref}}
+        self.table = ctx.app.Table("video_assembly", partitions=ctx.settings.partitions)
+        # For the assemblies this worker runs (a timer may read the table, not write it):
+        # artifact_id -> monotonic time of its last progress, and how often it was re-issued.
+        self.progress: dict[str, float] = {}
+        self.reissued: dict[str, int] = {}
 
     async def handle_assembly(self, ev: Record) -> None:
         artifact_id = ev["artifact_id"]
@@ -164,8 +172,8 @@ class VideoAssembly:
         self.reissued.pop(artifact_id, None)
 
 
-def register(ctx: Context, media: MediaPool) -> None:
-    videos = VideoAssembly(ctx, media)
+def register_segments(ctx: Context, media: MediaPool) -> None:
+    labeler = SegmentLabeler(ctx, media)
     s = ctx.settings
 
     # One actor taking up to `media_workers` jobs at a time and running them side by side, not
@@ -177,10 +185,15 @@ def register(ctx: Context, media: MediaPool) -> None:
         async for events in stream.take_events(s.media_workers, within=0.01):
             await asyncio.gather(
                 *(
-                    ctx.process(ev, SEGMENT_STAGE, MEDIA_SEGMENTS, videos.handle_segment)
+                    ctx.process(ev, SEGMENT_STAGE, MEDIA_SEGMENTS, labeler.handle_segment)
                     for ev in events
                 )
             )
+
+
+def register_assembly(ctx: Context, media: MediaPool) -> None:
+    videos = VideoAssembly(ctx, media)
+    s = ctx.settings
 
     @ctx.app.agent(ctx.source(MEDIA_ASSEMBLY), name="assemble_video")
     async def assemble_video(stream: Any) -> None:
