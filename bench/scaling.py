@@ -11,7 +11,6 @@ largest count.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 from text_pipeline import Sink, artifact_sender, verified_users
 
 from synthguard.settings import load_settings
@@ -30,7 +30,6 @@ from synthguard.streams.broker import EmbeddedBroker
 from synthguard.streams.clients import producer_config
 from synthguard.streams.runner import WorkerProcess
 
-LAG = re.compile(r'synthguard_consumer_lag\{partition="\d+",topic="([^"]+)"\} (\S+)')
 STAGE_TOPICS = (catalog.ARTIFACTS_SUBMITTED.name, catalog.USERS_VIOLATIONS.name)
 
 
@@ -44,8 +43,10 @@ def lag_by_topic(workers: list[WorkerProcess]) -> dict[str, float]:
                 text = response.read().decode()
         except OSError:
             continue
-        for topic, value in LAG.findall(text):
-            total[topic] += float(value)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "synthguard_consumer_lag":
+                    total[sample.labels["topic"]] += sample.value
     return total
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import functools
 import io
-import re
 import time
 import urllib.request
 import uuid
@@ -18,6 +17,8 @@ import av
 import numpy as np
 import pygltflib as gl
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from synthguard import samples
 from synthguard.blobs import BlobRef
@@ -199,16 +200,44 @@ def verdicts(
     return [found[i] for i in ids]
 
 
-def events_total(worker: WorkerProcess, stage: str) -> float:
-    """How many events `stage` has processed in `worker` (its Prometheus counter)."""
-    pattern = rf'synthguard_events_total\{{outcome="processed",stage="{stage}"\}} (\S+)'
+def scrape(worker: WorkerProcess) -> list[Sample]:
+    """Every sample of `worker`'s /metrics/, read with prometheus_client's own parser (names
+    as exposed: synthguard_events_total); none while the worker is not answering."""
     try:
         url = f"http://127.0.0.1:{worker.web_port}/metrics/"
         with urllib.request.urlopen(url, timeout=2) as response:
-            found = re.search(pattern, response.read().decode())
+            text = response.read().decode()
     except OSError:
-        return 0.0
-    return float(found.group(1)) if found else 0.0
+        return []
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def metric(found: list[Sample], name: str, **labels: str) -> float | None:
+    """The value of the sample `name` with `labels` among `found`; None when there is none."""
+    return next(
+        (s.value for s in found if s.name == name and labels.items() <= s.labels.items()), None
+    )
+
+
+def events_total(worker: WorkerProcess, stage: str) -> float:
+    """How many events `stage` has processed in `worker` (its Prometheus counter)."""
+    found = metric(scrape(worker), "synthguard_events_total", outcome="processed", stage=stage)
+    return found or 0.0
+
+
+def consent_entry(consent_id: str, subject_id: str, user_id: str, **fields: Any) -> Record:
+    """A ConsentEntry in force since yesterday (Art. 14); `fields` override (features, uses)."""
+    return {
+        "consent_id": consent_id,
+        "subject_id": subject_id,
+        "user_id": user_id,
+        "features": ["FACE"],
+        "uses": ["FACE_SWAP"],
+        "granted_at": now_ms() - 86_400_000,
+        "expires_at": None,
+        "revoked_at": None,
+        "evidence_uri": None,
+    } | fields
 
 
 def verified_user(writer: TopicWriter, worker: WorkerProcess, status: str = "VERIFIED") -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import (
+    consent_entry,
     envelope,
     media_envelope,
     read_all,
@@ -257,17 +258,7 @@ def test_an_upheld_likeness_complaint_blocks_and_revokes_the_consent(
 ) -> None:
     user = verified_user(writer, worker)
     consent_id, person = f"c-{uuid.uuid4().hex[:8]}", f"p-{uuid.uuid4().hex[:8]}"
-    consent = {
-        "consent_id": consent_id,
-        "subject_id": person,
-        "user_id": user,
-        "features": ["VOICE"],
-        "uses": ["VOICE_IMITATION"],
-        "granted_at": now_ms() - DAY,
-        "expires_at": None,
-        "revoked_at": None,
-        "evidence_uri": None,
-    }
+    consent = consent_entry(consent_id, person, user, features=["VOICE"], uses=["VOICE_IMITATION"])
     register(writer, worker, catalog.REGISTRY_CONSENTS, consent)
     source = envelope(
         "（配音稿）大家好，欢迎收听。",

@@ -7,7 +7,15 @@ import uuid
 
 import orjson
 import pytest
-from helpers import envelope, media_envelope, records_for, register, verdicts, verified_user
+from helpers import (
+    consent_entry,
+    envelope,
+    media_envelope,
+    records_for,
+    register,
+    verdicts,
+    verified_user,
+)
 
 from synthguard.blobs import open_store
 from synthguard.records import Record, now_ms
@@ -46,17 +54,7 @@ def test_consent_grants_and_revocations_take_effect_on_the_next_artifact(
             ],
         )
 
-    consent = {
-        "consent_id": consent_id,
-        "subject_id": person,
-        "user_id": user,
-        "features": ["FACE"],
-        "uses": ["FACE_SWAP"],
-        "granted_at": now_ms() - DAY,
-        "expires_at": None,
-        "revoked_at": None,
-        "evidence_uri": None,
-    }
+    consent = consent_entry(consent_id, person, user)
     before = swap()
     [blocked] = verdicts(settings, broker, writer, before)
     assert blocked["verdict"] == "BLOCKED"

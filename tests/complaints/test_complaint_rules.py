@@ -11,7 +11,7 @@ import pytest
 
 from synthguard.complaints.board import ComplaintBoard
 from synthguard.complaints.feedback import feedback
-from synthguard.complaints.intake import admit, new_submitter
+from synthguard.complaints.intake import Admission, admit, new_submitter
 from synthguard.complaints.policy import (
     DEFAULT_DEADLINES,
     Category,
@@ -112,7 +112,7 @@ def test_duplicates_redeliveries_and_the_rate_limit() -> None:
     admission = admit(state, first, POLICY, T0)
     assert admission.ticket is not None and admission.feedback is None
     state = admission.state
-    assert admit(state, first, POLICY, T0 + 1) == type(admission)(state)  # redelivered
+    assert admit(state, first, POLICY, T0 + 1) == Admission(state)  # redelivered
     dup = admit(state, complaint(), POLICY, T0 + 2)
     assert dup.feedback is not None and dup.feedback["status"] == "DUPLICATE"
     assert dup.feedback["duplicate_of"] == first["complaint_id"]
