@@ -34,6 +34,8 @@ def validate_envelope(
         value = envelope[name]
         if not value.strip() or len(value) > MAX_ID_LENGTH:
             raise ValidationError(f"{name} must be 1-{MAX_ID_LENGTH} non-blank characters")
+        if not value.isprintable():  # control characters: keys of our own in tables use NUL
+            raise ValidationError(f"{name} must not contain control characters")
     modality = envelope["modality"]
     if modality not in SUPPORTED_MODALITIES:
         raise ValidationError(f"modality {modality} is not handled by this pipeline version")

@@ -85,7 +85,7 @@ def build_app(
     if group is Group.WATERMARK:
         return watermark_app(settings, bootstrap, web_port)
     app = faust_app(settings.app_id, settings, bootstrap, web_port)
-    ctx = Context(app, settings)
+    ctx = Context(app, settings, bootstrap)
     ctx.open_tables()
     registries = RegistryReader(
         settings, bootstrap, ctx.codecs, ctx.emit_dead_letter, rumor_index(settings)
@@ -121,7 +121,7 @@ def build_app(
 
 def watermark_app(settings: Settings, bootstrap: str, web_port: int | None) -> faust.App:
     app = faust_app(f"{settings.app_id}-watermark", settings, bootstrap, web_port)
-    ctx = Context(app, settings)
+    ctx = Context(app, settings, bootstrap)
     media = MediaPool(settings, segments_only)
     video.register_segments(ctx, media)
     serve_health(app, ctx, media, None)

@@ -254,6 +254,25 @@ def read_to_end(consumer: Consumer, starts: list[TopicPartition]) -> Iterator[Me
         yield message
 
 
+def read_partition(
+    settings: Settings, bootstrap: str, spec: TopicSpec, partition: int, start: int
+) -> tuple[list[tuple[int, Record]], int]:
+    """`spec`'s records on one partition from offset `start` to its end now, each with its
+    offset, and the offset after the last one (`start` when there were none)."""
+    consumer = end_reader(settings, bootstrap)
+    found: list[tuple[int, Record]] = []
+    end = start
+    try:
+        for message in read_to_end(consumer, [TopicPartition(spec.name, partition, start)]):
+            offset = message.offset() or 0
+            end = max(end, offset + 1)
+            if (record := decode_message(spec, message)) is not None:
+                found.append((offset, record))
+    finally:
+        consumer.close()
+    return found, end
+
+
 def read_registry(settings: Settings, bootstrap: str, spec: TopicSpec) -> dict[str, Record]:
     """A compacted registry topic as it stands now: key -> latest entry (tombstones drop)."""
     consumer = end_reader(settings, bootstrap)

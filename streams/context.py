@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
-from faust.types import EventT, TableT
+from faust.types import EventT, RecordMetadata, TableT
 
 from synthguard.audit import dead_letter_event, output_events
 from synthguard.codecs.avro import AvroCodec, FileSchemaRegistry, SchemaRegistry
@@ -19,18 +19,32 @@ from synthguard.codecs.faust import codec_name, register_codecs
 from synthguard.dlq import DeadLetter, Retry, decide
 from synthguard.errors import DecodeError
 from synthguard.records import Record, StageOutput, Verdict
+from synthguard.report_marks import ReportMarks
 from synthguard.settings import Settings
 from synthguard.streams import catalog
 from synthguard.streams.catalog import TopicSpec
+from synthguard.streams.client import read_partition
 from synthguard.streams.metrics import StageMetrics
 
 log = logging.getLogger(__name__)
 
 
+# The `finalized` key of a partition's mark (synthguard.report_marks); no artifact id can
+# hold a NUL character (ids are checked at intake).
+MARK_KEY = "\x00report-mark/{}"
+
+
 class Context:
-    def __init__(self, app: faust.App, settings: Settings, registry: SchemaRegistry | None = None):
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        bootstrap: str,
+        registry: SchemaRegistry | None = None,
+    ):
         self.app = app
         self.settings = settings
+        self.bootstrap = bootstrap
         self.schemas = registry or FileSchemaRegistry()
         self.codecs = register_codecs(self.schemas)
         # Read as raw bytes and decoded in `process`, so a bad message reaches the DLQ with its
@@ -50,6 +64,12 @@ class Context:
         self.metrics = StageMetrics()
         # artifact_id -> (lock, handlers holding or awaiting it), while in flight (`exclusive`)
         self._inflight: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        # Exactly one compliance record per artifact (`reconcile`): partitions read since
+        # their last assignment, one read at a time per partition.
+        self.marks = ReportMarks()
+        self._reconciled: set[int] = set()
+        self._reconciling: dict[int, asyncio.Lock] = {}
+        app.on_partitions_revoked.connect(self._on_revoked)
 
     def open_tables(self) -> None:
         """Declare the pipeline's tables; Faust needs them before the worker starts. A group
@@ -99,13 +119,17 @@ class Context:
     def source(self, spec: TopicSpec) -> faust.TopicT:
         return self.topics[spec.name]
 
-    async def emit(self, spec: TopicSpec, record: Record) -> None:
+    async def emit(
+        self, spec: TopicSpec, record: Record, partition: int | None = None
+    ) -> Awaitable[RecordMetadata]:
+        """Queue `record` for `spec`'s topic; await the result for the broker's ack."""
         if spec is catalog.REPORTS_ALERTS:
             self.metrics.alert(record["kind"], record["severity"])
         key = spec.key_of(record)
-        await self.topics[spec.name].send(
+        return await self.topics[spec.name].send(
             key=None if key is None else key.encode("utf-8"),
             value=record,
+            partition=partition,
             value_serializer=codec_name(spec.subject),
         )
 
@@ -127,8 +151,10 @@ class Context:
         """Emit a stage's output; its audit records first, the compliance record last, so a
         crash in between redoes the whole output (audit ids repeat, readers keep one)."""
         compliance = output.compliance
+        partition = _event_partition()
         if compliance is not None:
             artifact_id = compliance["artifact_id"]
+            await self.reconcile(partition)
             previous = self.final(artifact_id)
             # A HELD artifact gets one more record: the reviewer's decision; a reopened one
             # (an upheld complaint) gets one more too, naming the reviewer (Art. 12).
@@ -139,6 +165,12 @@ class Context:
             ):
                 log.info("artifact %s already finalized; duplicate output dropped", artifact_id)
                 self.metrics.count("duplicates", "finalize")
+                if previous["envelope"] is None:  # an entry `reconcile` wrote from its record
+                    self.finalized[artifact_id] = {**previous, "envelope": envelope}
+                held = output.hold is not None and previous["verdict"] == Verdict.HELD
+                if held and artifact_id not in self.held:
+                    # still awaiting its reviewer; the held state's own write may have been lost
+                    self.held[artifact_id] = output.hold
                 return
             if previous is not None and (reopened := previous["reopened"]) is not None:
                 compliance = output.compliance = {
@@ -163,13 +195,57 @@ class Context:
         for record in output_events(output, stage):
             await self.emit(catalog.AUDIT_LOG, record)
         if compliance is not None:
-            await self.emit(catalog.REPORTS_COMPLIANCE, compliance)
-            self.finalized[compliance["artifact_id"]] = {
-                "verdict": compliance["verdict"],
-                "envelope": envelope,
-                "labeled": compliance["label"] is not None,
-                "reopened": None,
-            }
+            # On the changelog's partition, acked before the entry: see synthguard.report_marks.
+            token = self.marks.sending(partition)
+            sent = await self.emit(catalog.REPORTS_COMPLIANCE, compliance, partition)
+            offset = (await sent).offset
+            self.marks.acked(partition, token, offset)
+            self.finalized[compliance["artifact_id"]] = _entry(compliance, envelope, offset)
+            if (mark := self.marks.settle(partition, token)) is not None:
+                self.finalized[MARK_KEY.format(partition)] = mark
+
+    async def reconcile(self, partition: int) -> None:
+        """Once per assignment, before the first compliance record on `partition`: read the
+        records emitted since the partition's mark and write the `finalized` entries a dead
+        worker did not (synthguard.report_marks), so none of them is emitted twice."""
+        if partition in self._reconciled:
+            return
+        async with self._reconciling.setdefault(partition, asyncio.Lock()):
+            if partition in self._reconciled:
+                return
+            start = self.finalized.get(MARK_KEY.format(partition), 0)
+            found, end = await asyncio.to_thread(
+                read_partition,
+                self.settings,
+                self.bootstrap,
+                catalog.REPORTS_COMPLIANCE,
+                partition,
+                start,
+            )
+            missing = 0
+            for offset, record in found:
+                entry = self.final(record["artifact_id"])
+                if entry is None or entry.get("offset", offset) < offset:
+                    envelope = None if entry is None else entry["envelope"]
+                    self.finalized[record["artifact_id"]] = _entry(record, envelope, offset)
+                    missing += 1
+            if end > start:
+                self.finalized[MARK_KEY.format(partition)] = end
+            self.marks.begin(partition, end)
+            self._reconciled.add(partition)
+            # Records found without an entry are a dead worker's: worth an operator's eye.
+            log.log(
+                logging.WARNING if missing else logging.INFO,
+                "reports.compliance[%s] read from %s to %s: %s record(s) had no entry",
+                partition,
+                start,
+                end,
+                missing,
+            )
+
+    async def _on_revoked(self, *args: Any, **kwargs: Any) -> None:
+        # Read again at the next assignment: another owner may have written in between.
+        self._reconciled.clear()
 
     async def process(
         self,
@@ -229,3 +305,23 @@ class Context:
         keyed_by_artifact = source is not None and source.key in {"artifact_id", catalog.STATE_KEY}
         artifact_id = record["key"] if keyed_by_artifact else None
         await self.emit(catalog.AUDIT_LOG, dead_letter_event(record, artifact_id=artifact_id))
+
+
+def _entry(compliance: Record, envelope: Record | None, offset: int) -> Record:
+    """A `finalized` entry: the record's verdict at `offset`, the envelope (for complaints)."""
+    return {
+        "verdict": compliance["verdict"],
+        "envelope": envelope,
+        "labeled": compliance["label"] is not None,
+        "reopened": None,
+        "offset": offset,
+    }
+
+
+def _event_partition() -> int:
+    """The partition of the event being handled: an artifact's compliance record goes where
+    its `finalized` entry's changelog goes (Faust writes a table to the event's partition)."""
+    event = faust.current_event()
+    if event is None:
+        raise RuntimeError("compliance records are routed from an agent's event")
+    return int(event.message.partition)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import os
+import signal
 import time
 import urllib.request
 import uuid
@@ -16,7 +18,7 @@ from typing import Any
 import av
 import numpy as np
 import pygltflib as gl
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -40,6 +42,7 @@ from synthguard.streams.client import (
     read_to_end,
     topic_partitions,
 )
+from synthguard.streams.clients import confluent_config
 from synthguard.streams.runner import WorkerProcess
 
 # The admission checks of a generated artifact by a verified user of the test service.
@@ -157,6 +160,35 @@ def read_all(
         consumer.close()
 
 
+def wait_committed(
+    settings: Settings, broker: str, spec: TopicSpec, group: str, timeout_s: float = 240.0
+) -> None:
+    """Until consumer group `group` has committed every record of `spec` on the broker now:
+    from then on none of them can be delivered again."""
+    reader = end_reader(settings, broker)
+    try:
+        parts = topic_partitions(reader, spec.name)
+        ends = dict.fromkeys(parts, 0)
+        starts = [TopicPartition(spec.name, p, OFFSET_BEGINNING) for p in parts]
+        for message in read_to_end(reader, starts):
+            ends[message.partition() or 0] = (message.offset() or 0) + 1
+    finally:
+        reader.close()
+    consumer = Consumer(confluent_config(settings, broker, **{"group.id": group}))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            tps = [TopicPartition(spec.name, p) for p in parts]
+            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=30)}
+            behind = {p: end - committed[p] for p, end in ends.items() if committed[p] < end}
+            if not behind:
+                return
+            assert time.monotonic() < deadline, f"{group} still behind on {spec.name}: {behind}"
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
 def wait_for_worker(
     worker: WorkerProcess, ready: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0
 ) -> dict[str, Any]:
@@ -223,6 +255,17 @@ def events_total(worker: WorkerProcess, stage: str) -> float:
     """How many events `stage` has processed in `worker` (its Prometheus counter)."""
     found = metric(scrape(worker), "synthguard_events_total", outcome="processed", stage=stage)
     return found or 0.0
+
+
+def kill_after(worker: WorkerProcess, stage: str, events: int, timeout_s: float = 180.0) -> None:
+    """SIGKILL `worker` once `stage` has processed `events` events in it: mid-stream, with
+    work done but not committed."""
+    deadline = time.monotonic() + timeout_s
+    while events_total(worker, stage) < events:
+        assert time.monotonic() < deadline, f"{worker.log_path.stem} never reached {events}"
+        time.sleep(0.02)
+    os.kill(worker.proc.pid, signal.SIGKILL)
+    worker.proc.wait()
 
 
 def consent_entry(consent_id: str, subject_id: str, user_id: str, **fields: Any) -> Record:

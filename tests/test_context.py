@@ -10,7 +10,8 @@ from synthguard.streams.context import Context
 
 
 def test_copies_of_one_artifact_are_handled_one_at_a_time(settings: Settings) -> None:
-    ctx = Context(faust_app("exclusive-test", settings, "127.0.0.1:9", None), settings)
+    app = faust_app("exclusive-test", settings, "127.0.0.1:9", None)
+    ctx = Context(app, settings, "127.0.0.1:9")
     running: dict[str, int] = {}
     peak: dict[str, int] = {}
 

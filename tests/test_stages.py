@@ -70,6 +70,7 @@ def _blob(*, mime: str = "image/png", size: int = 10) -> Record:
         ({"modality": "VIDEO", "blob": _blob(mime="video/mp4", size=3000)}, r"max_av_bytes"),
         ({"artifact_id": "  "}, "artifact_id"),
         ({"user_id": "u" * 200}, "user_id"),
+        ({"artifact_id": "\x00report-mark/0"}, "control characters"),
     ],
 )
 def test_invalid_envelopes_raise_validation_errors(overrides: dict[str, Any], message: str) -> None:

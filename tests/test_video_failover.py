@@ -4,16 +4,13 @@ video ends with exactly one compliance record and a complete file that verifies.
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import av
 import orjson
 import pytest
 from clips import bunny_clip
-from helpers import events_total, media_envelope, read_until, records_for, verified_user
+from helpers import kill_after, media_envelope, read_until, records_for, verified_user
 
 from synthguard.blobs import BlobRef, open_store
 from synthguard.labels.verify import LabelStatus
@@ -45,12 +42,7 @@ def test_worker_killed_mid_video_leaves_one_complete_verified_video(
         )
         writer.write(catalog.ARTIFACTS_SUBMITTED, video)
         writer.flush()
-        deadline = time.monotonic() + 180
-        while events_total(doomed, "segment") < 1:
-            assert time.monotonic() < deadline, "the second worker never took a segment"
-            time.sleep(0.05)
-        os.kill(doomed.proc.pid, signal.SIGKILL)  # mid-video, most likely mid-segment
-        doomed.proc.wait()
+        kill_after(doomed, "segment", 1)  # mid-video, most likely mid-segment
     finally:
         doomed.stop()
 
