@@ -148,8 +148,9 @@ class Context:
     async def route(
         self, output: StageOutput, forward_to: TopicSpec | None, stage: str, envelope: Record
     ) -> None:
-        """Emit a stage's output; its audit records first, the compliance record last, so a
-        crash in between redoes the whole output (audit ids repeat, readers keep one)."""
+        """Emit a stage's output, the compliance record last and only once the rest is acked:
+        a crash before it redoes the whole output (audit ids repeat, readers keep one); once
+        it is on the broker, the whole output is."""
         compliance = output.compliance
         partition = _event_partition()
         if compliance is not None:
@@ -178,27 +179,29 @@ class Context:
                     "reviewer": compliance["reviewer"] or reopened["reviewer"],
                     "reasons": [*compliance["reasons"], reopened["reason"]],
                 }
+        sent: list[Awaitable[RecordMetadata]] = []
         if output.forward is not None:
             if forward_to is None:
                 raise RuntimeError("stage forwarded a record but has no next topic")
-            await self.emit(forward_to, output.forward)
-        for alert in output.alerts:
-            await self.emit(catalog.REPORTS_ALERTS, alert)
-        for report in output.regulator:
-            await self.emit(catalog.REPORTS_REGULATOR, report)
-        for violation in output.violations:
-            await self.emit(catalog.USERS_VIOLATIONS, violation)
-        for request in output.review:
-            await self.emit(catalog.REVIEW_REQUESTS, request)
+            sent.append(await self.emit(forward_to, output.forward))
+        for spec, records in (
+            (catalog.REPORTS_ALERTS, output.alerts),
+            (catalog.REPORTS_REGULATOR, output.regulator),
+            (catalog.USERS_VIOLATIONS, output.violations),
+            (catalog.REVIEW_REQUESTS, output.review),
+            (catalog.AUDIT_LOG, output_events(output, stage)),
+        ):
+            sent += [await self.emit(spec, record) for record in records]
         if output.hold is not None:
             self.held[output.hold["envelope"]["artifact_id"]] = output.hold
-        for record in output_events(output, stage):
-            await self.emit(catalog.AUDIT_LOG, record)
         if compliance is not None:
+            # The compliance record marks the output done: `reconcile` drops an artifact
+            # whose record it finds, so everything else must be on the broker first.
+            await asyncio.gather(*sent)
             # On the changelog's partition, acked before the entry: see synthguard.report_marks.
             token = self.marks.sending(partition)
-            sent = await self.emit(catalog.REPORTS_COMPLIANCE, compliance, partition)
-            offset = (await sent).offset
+            reported = await self.emit(catalog.REPORTS_COMPLIANCE, compliance, partition)
+            offset = (await reported).offset
             self.marks.acked(partition, token, offset)
             self.finalized[compliance["artifact_id"]] = _entry(compliance, envelope, offset)
             if (mark := self.marks.settle(partition, token)) is not None:
