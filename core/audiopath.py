@@ -35,6 +35,7 @@ from synthguard.records import (
 )
 from synthguard.review.hashing import audio_hashes
 from synthguard.videopath import AVPolicy
+from synthguard.watermark.audio import CONFIRM_MIN_S
 
 # Where each output family carries the record (GB 45438 placement; labels.audio).
 RECORD_PLACE = {
@@ -77,7 +78,12 @@ def _produce(
         limits=policy.limits,
     )
     found = verify_audio(dst, policy.keyring, limits=policy.limits)
-    require_intact(found, "audio")
+    # Art. 16: the signed record is the required implicit label (2025 Measures Art. 5: file
+    # metadata; a watermark is encouraged). A short clip may hold too little evidence to confirm
+    # the mark just embedded, so it is published on the record; from CONFIRM_MIN_S a mark not
+    # found is a defect.
+    confirmable = labeled.duration_s >= CONFIRM_MIN_S
+    require_intact(found, "audio", watermark=confirmable)
     out = store.put_file(dst, mime=labeled.mime, name=f"{env['artifact_id']}.{labeled.format}")
     record = labeled.record
     state["label"] = media_label(
@@ -96,8 +102,13 @@ def _produce(
             "label.watermark",
             STAGE,
             Outcome.APPLIED,
-            f"inaudible watermark ID {labeled.watermark_id:016x} in the samples; found again "
-            f"in {found.seconds_checked:.0f} s of the output",
+            f"inaudible watermark ID {labeled.watermark_id:016x} in the samples; "
+            + (
+                f"found again in {found.seconds_checked:.0f} s of the output"
+                if found.watermark.found
+                else f"not confirmed in {labeled.duration_s:.1f} s of audio (required from "
+                f"{CONFIRM_MIN_S:g} s); the signed record labels the file"
+            ),
         ),
         explicit_check(
             kind,

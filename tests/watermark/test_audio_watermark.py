@@ -6,15 +6,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from sounds import RATE, Samples, bunny_sound, lossy, resample
+from sounds import RATE, SPEECH_RATE, Samples, bunny_sound, lossy, reading, resample
 
 from synthguard.watermark.audio import (
     FALSE_POSITIVE_BOUND,
+    MATCH_AGREE,
+    MATCH_FALSE_POSITIVE_BOUND,
     AudioDetector,
     AudioMarker,
     detect,
     embed,
 )
+from synthguard.watermark.image import match
 
 PAYLOAD = 0x5EED_0BAD_CAFE_F00D
 SECONDS = 8.0
@@ -99,6 +102,35 @@ def test_unmarked_audio_is_not_reported(sound: Samples) -> None:
         assert not detect(unmarked, RATE).found
     other = detect(embed(sound, RATE, 0x1234), RATE)
     assert other.found and other.payload == 0x1234
+
+
+def known_id(samples: Samples, rate: int, expected: int) -> bool:
+    detector = AudioDetector(rate)
+    detector.push(samples)
+    found = detector.result(expected)
+    return found.found and found.payload == expected
+
+
+def test_a_named_id_is_confirmed_where_blind_decoding_needs_more() -> None:
+    speech = lossy(embed(reading()[:, : 5 * SPEECH_RATE], SPEECH_RATE, PAYLOAD), SPEECH_RATE, "aac")
+    assert not detect(speech, SPEECH_RATE).found  # 5 s of speech: too little to decode blind
+    detector = AudioDetector(SPEECH_RATE)
+    detector.push(speech)
+    found = detector.result(PAYLOAD)
+    assert found.found and found.payload == PAYLOAD
+    assert found.false_positive_bound == MATCH_FALSE_POSITIVE_BOUND < FALSE_POSITIVE_BOUND
+    music = lossy(embed(bunny_sound(1.5), RATE, PAYLOAD), RATE, "libmp3lame")
+    assert known_id(music, RATE, PAYLOAD)
+
+
+def test_a_named_id_is_not_confirmed_on_audio_without_it(sound: Samples) -> None:
+    ids = np.random.default_rng(7).integers(0, 2**63, 300, dtype=np.int64).tolist()
+    other = embed(sound, RATE, 0x1234)  # marked, but with another ID
+    for samples, rate in ((sound, RATE), (other, RATE), (reading(), SPEECH_RATE)):
+        detector = AudioDetector(rate)
+        detector.push(samples)
+        candidates = detector.candidates()  # once: the test then runs per ID
+        assert not any(match(candidates, i, MATCH_AGREE, MATCH_FALSE_POSITIVE_BOUND) for i in ids)
 
 
 def test_the_detector_reads_a_bounded_stretch(marked: Samples) -> None:
