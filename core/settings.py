@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -35,6 +36,12 @@ SECURITY_FIELDS = (
     "ssl_certfile",
     "ssl_keyfile",
 )
+
+# The reviewer token is the console's only credential and travels as its cookie: long enough
+# that guessing it online is hopeless (32 URL-safe characters hold 192 bits), and made only of
+# cookie-safe characters (RFC 6265 cookie-octet: no space, quote, comma, semicolon, backslash).
+REVIEWER_TOKEN_MIN = 32
+_COOKIE_OCTETS = re.compile(r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]+")
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,13 @@ class Settings:
         self.complaint_policy()
         if self.complaint_tick_s <= 0:
             raise ConfigError("complaint_tick_s must be > 0")
+        token = self.reviewer_token
+        if token and (len(token) < REVIEWER_TOKEN_MIN or not _COOKIE_OCTETS.fullmatch(token)):
+            raise ConfigError(
+                f"reviewer_token must be at least {REVIEWER_TOKEN_MIN} characters without spaces, "
+                "quotes, commas, semicolons or backslashes; make one with: python3 -c "
+                "'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         if not is_explicit_notice(self.image_label_text):
             raise ConfigError(
                 f"image label {self.image_label_text!r} needs an AI element (AI, 人工智能) and "

@@ -59,7 +59,7 @@ POLICY = LabelPolicy(
     "prod-test", KEYRING, "【本内容由人工智能生成】", "[AI生成 AI-generated]", NoticePosition.START
 )
 # The reviewer console's secret in the test workers (conftest.settings).
-REVIEWER_TOKEN = "reviewer-token-for-tests"
+REVIEWER_TOKEN = "reviewer-token-for-tests-7c1e93ad52"  # 35 cookie-safe characters
 
 
 def sample_views() -> GateViews:

@@ -93,7 +93,7 @@ def manifests() -> dict[str, Any]:
 
 def test_kubernetes_settings_are_valid_settings() -> None:
     config = manifests()["ConfigMap/synthguard-config"]["data"]
-    secrets = {"SYNTHGUARD_LABEL_KEYS": "k1:" + "A" * 44, "SYNTHGUARD_REVIEWER_TOKEN": "t"}
+    secrets = {"SYNTHGUARD_LABEL_KEYS": "k1:" + "A" * 44, "SYNTHGUARD_REVIEWER_TOKEN": "t" * 32}
     settings = load_settings(env=config | secrets)  # raises ConfigError on any bad name or value
     groups = {
         "synthguard-pipeline": settings.app_id,

@@ -38,6 +38,10 @@ def test_settings_survive_the_trip_to_a_worker_process(tmp_path: Path) -> None:
         ({"SYNTHGUARD_IMAGE_NOTICE": "仅供参考"}, "generation element"),
         ({"SYNTHGUARD_IMAGE_NOTICE_CORNER": "middle"}, "image_notice_corner"),
         ({"SYNTHGUARD_MEDIA_WORKERS": "0"}, "media_workers"),
+        # the console's only credential: too short to resist guessing, or unfit for a cookie
+        ({"SYNTHGUARD_REVIEWER_TOKEN": "letmein"}, "reviewer_token must be at least 32"),
+        ({"SYNTHGUARD_REVIEWER_TOKEN": "a" * 31 + ";"}, "reviewer_token must be at least 32"),
+        ({"SYNTHGUARD_REVIEWER_TOKEN": "x" * 20 + " " + "y" * 20}, "without spaces"),
         ({"SYNTHGUARD_MAX_IMAGE_PIXELS": "0"}, "max_image_pixels"),
     ],
 )
