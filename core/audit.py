@@ -10,13 +10,12 @@ its ids and readers keep one copy.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from synthguard.errors import ValidationError
-from synthguard.records import Record, StageOutput, now_ms
+from synthguard.records import Record, StageOutput, now_ms, stable_id
 from synthguard.review.manual import STAGE as MANUAL_REVIEW_STAGE
 
 # The stage that acts on users' strikes (the act_on_user agent's).
@@ -42,8 +41,7 @@ class AuditEvent(StrEnum):
 
 def audit_id(artifact_id: str | None, event: AuditEvent, stage: str, *parts: str) -> str:
     """The same decision about the same artifact at the same stage always gets the same id."""
-    fields = (artifact_id or "", event.value, stage, *parts)
-    return "audit-" + hashlib.sha256("\x1f".join(fields).encode("utf-8")).hexdigest()[:32]
+    return stable_id("audit", artifact_id or "", event.value, stage, *parts)
 
 
 def _event(

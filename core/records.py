@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 Record = dict[str, Any]
 
 
@@ -22,6 +24,19 @@ def now_ms() -> int:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """The same parts always give the same id."""
+    return f"{prefix}-" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def content_id(prefix: str, body: Record) -> str:
+    """An output's id from what it says (`body`: the record without its id and timestamp).
+    Everything but the compliance record is at least once: an artifact redelivered after a
+    crash repeats its alerts, reports and review requests, and a violation its user action,
+    with the same ids, so consumers drop the copies."""
+    return stable_id(prefix, orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode())
 
 
 class Outcome(StrEnum):
@@ -117,8 +132,7 @@ def alert(
     user_id: str | None = None,
     evidence: dict[str, str] | None = None,
 ) -> Record:
-    return {
-        "alert_id": new_id("alert"),
+    body = {
         "kind": kind.value,
         "severity": severity.value,
         "article": article,
@@ -126,8 +140,8 @@ def alert(
         "user_id": user_id,
         "summary": summary,
         "evidence": evidence or {},
-        "at": now_ms(),
     }
+    return {"alert_id": content_id("alert", body), **body, "at": now_ms()}
 
 
 def regulator_report(
@@ -140,8 +154,7 @@ def regulator_report(
     measures: list[str],
     content_sha256: str,
 ) -> Record:
-    return {
-        "report_id": new_id("report"),
+    body = {
         "article": article,
         "category": category,
         "artifact_id": envelope["artifact_id"],
@@ -152,8 +165,8 @@ def regulator_report(
         "evidence": evidence,
         "measures": measures,
         "content_sha256": content_sha256,
-        "at": now_ms(),
     }
+    return {"report_id": content_id("report", body), **body, "at": now_ms()}
 
 
 def content_sha256(envelope: Record) -> str:

@@ -4,7 +4,7 @@ caller keeps the per-user state in a table keyed by user_id."""
 
 from __future__ import annotations
 
-from synthguard.records import Record, new_id, now_ms
+from synthguard.records import Record, now_ms, stable_id
 from synthguard.review.ladder import Ladder
 
 # Violation ids remembered per user, so a redelivered violation is not a second strike.
@@ -38,6 +38,7 @@ def apply_violation(
         reason=violation["reason"],
         artifact_id=violation["artifact_id"],
         ladder=ladder,
+        cause=violation["violation_id"],
     )
     remembered = {
         "action_id": action["action_id"],
@@ -73,8 +74,10 @@ def lift_action(
         reason=reason,
         artifact_id=found["artifact_id"],
         ladder=ladder,
+        cause=f"lift\x1f{action_id}",
+        lifts=action_id,
     )
-    return state, {**action, "lifts": action_id}
+    return state, action
 
 
 def _action(
@@ -86,9 +89,14 @@ def _action(
     reason: str,
     artifact_id: str,
     ladder: Ladder,
+    cause: str,
+    lifts: str | None = None,
 ) -> Record:
     return {
-        "action_id": new_id("action"),
+        # One measure per violation, one lift per measure: a violation redelivered before the
+        # user's table entry was written makes its action again, and the same id keeps an
+        # appeal naming the first copy valid.
+        "action_id": stable_id("action", user_id, cause),
         "user_id": user_id,
         "action": kind,
         "strikes": strikes,
@@ -97,5 +105,5 @@ def _action(
         "artifact_id": artifact_id,
         "ladder": str(ladder),
         "at": now_ms(),
-        "lifts": None,
+        "lifts": lifts,
     }

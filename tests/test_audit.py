@@ -160,7 +160,7 @@ def test_a_forwarded_state_without_a_record_yields_its_checks() -> None:
 
 
 def test_a_redelivered_step_repeats_every_audit_id() -> None:
-    """Random alert and report ids and fresh timestamps change; the audit ids do not."""
+    """Fresh timestamps change; the audit ids do not."""
     first = output_events(reviewed("可以代开发票", Severity.HIGH), "artifact")
     again = output_events(reviewed("可以代开发票", Severity.HIGH), "artifact")
     assert [e["audit_id"] for e in first] == [e["audit_id"] for e in again]
@@ -168,6 +168,27 @@ def test_a_redelivered_step_repeats_every_audit_id() -> None:
     other = output_events(reviewed("可以代开发票", Severity.HIGH, "a-2"), "artifact")
     assert not {e["audit_id"] for e in first} & {e["audit_id"] for e in other}
     assert action_event(_action())["audit_id"] == action_event(_action())["audit_id"]
+
+
+def output_ids(output: StageOutput) -> list[str]:
+    return [
+        *(a["alert_id"] for a in output.alerts),
+        *(r["report_id"] for r in output.regulator),
+        *(q["request_id"] for q in output.review),
+    ]
+
+
+@pytest.mark.parametrize("severity", [Severity.HIGH, Severity.LOW])
+def test_a_redelivered_step_repeats_its_output_ids(severity: Severity) -> None:
+    """Alerts, regulator reports (HIGH: blocked) and review requests (LOW: held) are named by
+    what they say, so a consumer can drop the copies an artifact redelivered after a crash
+    makes; user actions likewise for a redelivered violation."""
+    first = reviewed("可以代开发票", severity)
+    assert output_ids(first) == output_ids(reviewed("可以代开发票", severity))
+    assert len(set(output_ids(first))) == len(output_ids(first)) >= 2
+    other = reviewed("可以代开发票", severity, "a-2")
+    assert not set(output_ids(first)) & set(output_ids(other))
+    assert _action()["action_id"] == _action()["action_id"]
 
 
 def _action() -> Record:

@@ -11,8 +11,8 @@ from synthguard.records import (
     Verdict,
     check,
     compliance_record,
+    content_id,
     content_sha256,
-    new_id,
     now_ms,
     regulator_report,
     violation,
@@ -35,8 +35,7 @@ def hold(
     env = state["envelope"]
     label = state["label"] or {}
     blob = label.get("blob") or env["blob"]
-    request = {
-        "request_id": new_id("review"),
+    body = {
         "artifact_id": env["artifact_id"],
         "user_id": env["user_id"],
         "provider_id": env["provider_id"],
@@ -46,8 +45,8 @@ def hold(
         "evidence": evidence,
         "content_uri": blob and blob["uri"],
         "text": label.get("labeled_text") or env["text"],
-        "requested_at": now_ms(),
     }
+    request = {"request_id": content_id("review", body), **body, "requested_at": now_ms()}
     return StageOutput(
         compliance=compliance_record(state, Verdict.HELD, reasons),
         alerts=alerts or [],

@@ -6,7 +6,7 @@ import pytest
 
 from synthguard.errors import ConfigError
 from synthguard.review.ladder import DEFAULT_LADDER, Ladder, UserActionKind
-from synthguard.users import apply_violation, new_user_state
+from synthguard.users import apply_violation, lift_action, new_user_state
 
 
 def test_default_ladder_escalates_by_strike_count() -> None:
@@ -97,3 +97,29 @@ def test_strikes_count_once_per_violation_id() -> None:
         actions.append(action and (action["strikes"], action["action"]))
     assert actions == [(1, "WARNING"), (2, "FUNCTION_RESTRICTION"), None, (3, "SUSPENSION")]
     assert state["strikes"] == 3
+
+
+def test_a_replayed_violation_or_lift_repeats_its_action_id() -> None:
+    """The users table restored after a crash replays the same violation: the measure it
+    makes again keeps its id, so an appeal naming the first copy still finds it."""
+    violation = {
+        "violation_id": "a:Art. 10",
+        "user_id": "u",
+        "artifact_id": "a",
+        "article": "Art. 10",
+        "reason": "hit",
+        "at": 0,
+    }
+    before = new_user_state()
+    state, action = apply_violation(before, violation, DEFAULT_LADDER)
+    _, replayed = apply_violation(before, violation, DEFAULT_LADDER)
+    assert action is not None and replayed is not None
+    assert replayed["action_id"] == action["action_id"]
+    assert state["actions"][0]["action_id"] == action["action_id"]
+    _, lifted = lift_action(state, "u", action["action_id"], "upheld", DEFAULT_LADDER)
+    _, lifted_again = lift_action(state, "u", action["action_id"], "upheld", DEFAULT_LADDER)
+    assert lifted is not None and lifted_again is not None
+    assert lifted["lifts"] == action["action_id"] != lifted["action_id"]
+    assert lifted_again["action_id"] == lifted["action_id"]
+    _, other = apply_violation(before, violation | {"violation_id": "b:Art. 10"}, DEFAULT_LADDER)
+    assert other is not None and other["action_id"] != action["action_id"]
