@@ -125,6 +125,8 @@ class Settings:
     complaint_max_chars: int = 2000
     complaint_tick_s: float = 5.0
     """How often each worker's timer looks for tickets at their warning time or deadline."""
+    complaint_ticket_retention_s: int = 7 * 86400
+    """How long a decided ticket stays in the tracker's table before it is deleted."""
     reviewer_token: str = field(default="", repr=False)
     """Shared secret of the reviewer console (/console/); empty: the console is closed."""
     security_protocol: str = "PLAINTEXT"
@@ -193,6 +195,7 @@ class Settings:
             self.complaint_rate_limit,
             self.complaint_rate_window_s,
             self.complaint_max_chars,
+            self.complaint_ticket_retention_s,
         )
 
     @property

@@ -56,6 +56,8 @@ def settings(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
                 "ILLEGAL_CONTENT=24h", "ILLEGAL_CONTENT=8s"
             ),
             "SYNTHGUARD_COMPLAINT_TICK_S": "1",
+            # decided tickets are forgotten within a test's patience (published: 7 days)
+            "SYNTHGUARD_COMPLAINT_TICKET_RETENTION_S": "10",
             "SYNTHGUARD_REVIEWER_TOKEN": REVIEWER_TOKEN,
         }
     )

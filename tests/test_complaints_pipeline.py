@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 from helpers import (
     consent_entry,
@@ -26,7 +27,7 @@ from synthguard.records import Record, now_ms
 from synthguard.samples import images as image_samples
 from synthguard.settings import Settings
 from synthguard.streams import catalog
-from synthguard.streams.client import TopicWriter
+from synthguard.streams.client import TopicReader, TopicWriter
 from synthguard.streams.runner import WorkerProcess
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -338,6 +339,41 @@ def test_deadline_warning_then_breach_alert_once_each(
         lambda r: r["evidence"].get("complaint_id") == report["complaint_id"],
     )
     assert sorted(a["kind"] for a in again) == ["COMPLAINT_DUE", "SLA_BREACH"]
+
+
+def test_a_decided_ticket_is_forgotten_after_its_retention(
+    settings: Settings, broker: str, writer: TopicWriter
+) -> None:
+    """The tracker's table holds open tickets and recent decisions: 10 s after its decision
+    (the test settings; 7 days published) a ticket is deleted from it, a tombstone on its
+    changelog, while the complainant's history stays on complaints.feedback."""
+    source = envelope("一篇普通的游记。", f"u-{uuid.uuid4().hex[:8]}")
+    verdicts(settings, broker, writer, source)
+    report = complaint("RUMOR", f"p-{uuid.uuid4().hex[:8]}", artifact_id=source["artifact_id"])
+    file(writer, report)
+    cid = report["complaint_id"]
+    feedback(settings, broker, cid, "OPEN")
+    decide(writer, cid, source["artifact_id"], "DISMISSED")
+    dismissed = feedback(settings, broker, cid, "DISMISSED")
+    changelog = f"{settings.app_id}-complaint_tickets-changelog"
+    reader = TopicReader(settings, broker, [changelog])
+    writes: list[bytes | None] = []
+    deadline = time.monotonic() + 60  # 10 s of retention, ticks every second
+    try:
+        for message in reader.messages(timeout_s=60):
+            if cid.encode() in (message.key() or b""):
+                writes.append(message.value())
+                if message.value() is None:
+                    break
+            if time.monotonic() > deadline:
+                break
+    finally:
+        reader.close()
+    assert writes[-1:] == [None], f"no tombstone for {cid}: {len(writes)} write(s)"
+    opened, decided = (orjson.loads(w) for w in writes[:2] if w is not None)
+    assert (opened["decided"], decided["decided"]) == (None, "DISMISSED")
+    assert decided["decided_at"] + 10_000 <= now_ms()
+    assert dismissed["status"] == "DISMISSED"  # the history stays where the portal reads it
 
 
 def test_an_upheld_unlabeled_ai_complaint_sends_the_artifact_back_through_labeling(

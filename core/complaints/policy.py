@@ -110,13 +110,18 @@ class ComplaintPolicy:
     rate_limit: int = 5
     rate_window_s: int = 3600
     max_chars: int = 2000
+    ticket_retention_s: int = 7 * 86400
+    """How long the tracker keeps a decided ticket, to recognise a redelivered ticket or
+    outcome; then it forgets it (the complainant's history lives on complaints.feedback)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.warn_at < 1:
             raise ConfigError("complaint_warn_at must be between 0 and 1")
-        if self.rate_limit < 1 or self.rate_window_s < 1 or self.max_chars < 1:
+        limits = (self.rate_limit, self.rate_window_s, self.max_chars, self.ticket_retention_s)
+        if min(limits) < 1:
             raise ConfigError(
-                "complaint_rate_limit, complaint_rate_window_s, complaint_max_chars must be >= 1"
+                "complaint_rate_limit, complaint_rate_window_s, complaint_max_chars and "
+                "complaint_ticket_retention_s must be >= 1"
             )
 
     def ticket(self, complaint: Record, now: int) -> Record:

@@ -68,6 +68,7 @@ def open_ticket(
         f" for {category.value})"
     )
     state = {"ticket": ticket, "warned": False, "breached": False}
+    state |= {"decided": None, "decided_at": None}  # the decision, and when it was applied
     return state, feedback(
         complaint,
         Status.OPEN,
@@ -107,6 +108,18 @@ def _check_target(
                 f"artifact {artifact_id} already carries an AI label; if it was removed"
                 " where you saw it, report where"
             )
+
+
+def due_ticks(state: Record, now: int, retention_s: int) -> list[str]:
+    """The ticks a timer sends for a ticket's table state: WARNING and BREACH, once each, for
+    an open ticket past its warning time or deadline; EXPIRED for a ticket decided more than
+    `retention_s` ago, which the tracker then forgets (the table holds open tickets and recent
+    decisions, not every complaint ever filed, and the timer scans it every tick)."""
+    if state["decided"] is not None:
+        return ["EXPIRED"] if now >= state["decided_at"] + retention_s * 1000 else []
+    ticket = state["ticket"]
+    due = (("WARNING", ticket["warn_at"], "warned"), ("BREACH", ticket["deadline_at"], "breached"))
+    return [kind for kind, at, flag in due if now >= at and not state[flag]]
 
 
 def tick(state: Record, kind: str, now: int) -> tuple[Record, Record | None]:

@@ -27,6 +27,7 @@ from synthguard.complaints.tracker import (
     STAGE,
     Decision,
     decide,
+    due_ticks,
     open_ticket,
     revoked_consents,
     tick,
@@ -62,8 +63,8 @@ class Complaints:
         s = ctx.settings
         self.policy = s.complaint_policy()
         self.submitters = ctx.app.Table("complaint_submitters", partitions=s.partitions)
-        # complaint_id -> {ticket, warned, breached, decided}; decided ones stay, so a
-        # redelivered ticket or outcome is recognised.
+        # complaint_id -> {ticket, warned, breached, decided, decided_at}; decided ones stay
+        # for complaint_ticket_retention_s, so a redelivered ticket or outcome is recognised.
         self.tickets = ctx.app.Table("complaint_tickets", partitions=s.partitions)
         self.ticks_sent: set[tuple[str, str]] = set()  # by this worker's timer, not yet applied
 
@@ -86,7 +87,7 @@ class Complaints:
         user = self.ctx.strikes.get(target) if about_user else None
         state, feedback = open_ticket(ticket, final, user)
         if state is not None:
-            self.tickets[cid] = {**state, "decided": None}
+            self.tickets[cid] = state
             await self.ctx.emit(COMPLAINT_QUEUES[ticket["queue"]], ticket)
         await self.ctx.emit(COMPLAINTS_FEEDBACK, feedback)
 
@@ -114,7 +115,7 @@ class Complaints:
                 await self.apply_to_artifact(target, final, decision)
         await ctx.emit(AUDIT_LOG, complaint_decision_event(complaint, outcome))
         await ctx.emit(COMPLAINTS_FEEDBACK, decision.feedback)
-        self.tickets[cid] = {**state, "decided": outcome["decision"]}
+        self.tickets[cid] = {**state, "decided": outcome["decision"], "decided_at": now_ms()}
 
     async def apply_to_artifact(self, artifact_id: str, final: Record, decision: Decision) -> None:
         ctx, envelope = self.ctx, final["envelope"]
@@ -143,7 +144,10 @@ class Complaints:
         cid, kind = deadline["complaint_id"], deadline["kind"]
         self.ticks_sent.discard((cid, kind))
         state = self.tickets.get(cid)
-        if state is None or state["decided"] is not None:
+        if state is None or kind not in due_ticks(state, now_ms(), self.policy.ticket_retention_s):
+            return  # applied already, or not due on this worker's clock
+        if kind == "EXPIRED":
+            del self.tickets[cid]
             return
         state, alert = tick(state, kind, now_ms())
         if alert is not None:
@@ -162,19 +166,13 @@ class Complaints:
         }
         now = now_ms()
         for cid, state in list(self.tickets.items()):
-            ticket = state["ticket"]
-            if (
-                state["decided"] is not None
-                or partition_for(ticket["target"], partitions) not in owned
-            ):
+            target = state["ticket"]["target"]
+            if partition_for(target, partitions) not in owned:
                 continue
-            for kind, due, flag in (
-                ("WARNING", ticket["warn_at"], "warned"),
-                ("BREACH", ticket["deadline_at"], "breached"),
-            ):
-                if now >= due and not state[flag] and (cid, kind) not in self.ticks_sent:
+            for kind in due_ticks(state, now, self.policy.ticket_retention_s):
+                if (cid, kind) not in self.ticks_sent:
                     self.ticks_sent.add((cid, kind))
-                    record = {"complaint_id": cid, "target": ticket["target"], "kind": kind}
+                    record = {"complaint_id": cid, "target": target, "kind": kind}
                     await self.ctx.emit(COMPLAINTS_TIMERS, {**record, "at": now})
 
 

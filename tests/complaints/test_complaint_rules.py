@@ -27,7 +27,7 @@ from synthguard.complaints.reopen import (
     reopening,
     verify_reserved,
 )
-from synthguard.complaints.tracker import decide, open_ticket, revoked_consents, tick
+from synthguard.complaints.tracker import decide, due_ticks, open_ticket, revoked_consents, tick
 from synthguard.errors import ConfigError, ValidationError
 from synthguard.labeling import label_text_artifact
 from synthguard.records import Record, new_state
@@ -157,6 +157,22 @@ def test_deadline_ticks_alert_once_each_and_not_early() -> None:
     breached, alert = tick(warned, "BREACH", T0 + 24 * HOUR)
     assert alert is not None and alert["kind"] == "SLA_BREACH" and alert["article"] == "Art. 12"
     assert tick(breached, "BREACH", T0 + 25 * HOUR)[1] is None
+
+
+def test_a_timer_sends_each_due_tick_once_and_expires_decided_tickets() -> None:
+    state, _ = open_ticket(POLICY.ticket(complaint(), T0), final(), None)  # a 24 h RUMOR
+    assert state is not None
+    week = POLICY.ticket_retention_s * 1000
+    assert due_ticks(state, T0 + HOUR, POLICY.ticket_retention_s) == []
+    assert due_ticks(state, T0 + 18 * HOUR, POLICY.ticket_retention_s) == ["WARNING"]
+    assert due_ticks(state, T0 + 30 * HOUR, POLICY.ticket_retention_s) == ["WARNING", "BREACH"]
+    warned = tick(state, "WARNING", T0 + 30 * HOUR)[0]
+    assert due_ticks(warned, T0 + 30 * HOUR, POLICY.ticket_retention_s) == ["BREACH"]
+    # Decided: no more deadline ticks, however late; forgotten once the retention has passed
+    # (long after any redelivery of its ticket or outcome).
+    done = state | {"decided": "DISMISSED", "decided_at": T0 + 2 * HOUR}
+    assert due_ticks(done, T0 + 2 * HOUR + week - 1, POLICY.ticket_retention_s) == []
+    assert due_ticks(done, T0 + 2 * HOUR + week, POLICY.ticket_retention_s) == ["EXPIRED"]
 
 
 def outcome(decision: str = "UPHELD", **fields: Any) -> Record:
