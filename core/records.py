@@ -34,8 +34,8 @@ def stable_id(prefix: str, *parts: str) -> str:
 def content_id(prefix: str, body: Record) -> str:
     """An output's id from what it says (`body`: the record without its id and timestamp).
     Everything but the compliance record is at least once: an artifact redelivered after a
-    crash repeats its alerts, reports and review requests, and a violation its user action,
-    with the same ids, so consumers drop the copies."""
+    crash repeats its alerts, reports and review requests with the same ids, so consumers
+    drop the copies."""
     return stable_id(prefix, orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode())
 
 

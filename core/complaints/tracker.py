@@ -67,8 +67,14 @@ def open_ticket(
         f" {utc(ticket['deadline_at'])} ({describe_seconds(window)}, our published deadline"
         f" for {category.value})"
     )
-    state = {"ticket": ticket, "warned": False, "breached": False}
-    state |= {"decided": None, "decided_at": None}  # the decision, and when it was applied
+    # decided: the reviewer's decision; decided_at: when it was applied (the retention's start)
+    state = {
+        "ticket": ticket,
+        "warned": False,
+        "breached": False,
+        "decided": None,
+        "decided_at": None,
+    }
     return state, feedback(
         complaint,
         Status.OPEN,
@@ -115,30 +121,37 @@ def due_ticks(state: Record, now: int, retention_s: int) -> list[str]:
     an open ticket past its warning time or deadline; EXPIRED for a ticket decided more than
     `retention_s` ago, which the tracker then forgets (the table holds open tickets and recent
     decisions, not every complaint ever filed, and the timer scans it every tick)."""
+    return ["EXPIRED"] if expired(state, now, retention_s) else _deadline_ticks(state, now)
+
+
+def expired(state: Record, now: int, retention_s: int) -> bool:
+    return state["decided"] is not None and now >= state["decided_at"] + retention_s * 1000
+
+
+def _deadline_ticks(state: Record, now: int) -> list[str]:
     if state["decided"] is not None:
-        return ["EXPIRED"] if now >= state["decided_at"] + retention_s * 1000 else []
+        return []
     ticket = state["ticket"]
     due = (("WARNING", ticket["warn_at"], "warned"), ("BREACH", ticket["deadline_at"], "breached"))
     return [kind for kind, at, flag in due if now >= at and not state[flag]]
 
 
 def tick(state: Record, kind: str, now: int) -> tuple[Record, Record | None]:
-    """A timer's WARNING or BREACH for an open ticket: one alert each, at most."""
-    flag = "warned" if kind == "WARNING" else "breached"
-    ticket = state["ticket"]
-    due = ticket["warn_at"] if kind == "WARNING" else ticket["deadline_at"]
-    if state[flag] or now < due:
+    """A timer's WARNING or BREACH for an open ticket: one alert each, at most, none once it
+    is decided."""
+    if kind not in _deadline_ticks(state, now):
         return state, None
+    ticket = state["ticket"]
     complaint = ticket["complaint"]
     what = f"{complaint['category']} {complaint['type'].lower()} {complaint['complaint_id']}"
     where = f"in the {ticket['queue'].lower()} queue"
     deadline = utc(ticket["deadline_at"])
     if kind == "WARNING":
         summary = f"{what} {where} is due by {deadline} and still open"
-        kind_, severity = AlertKind.COMPLAINT_DUE, AlertSeverity.MEDIUM
+        kind_, severity, flag = AlertKind.COMPLAINT_DUE, AlertSeverity.MEDIUM, "warned"
     else:
         summary = f"{what} {where} missed its published response deadline, {deadline}"
-        kind_, severity = AlertKind.SLA_BREACH, AlertSeverity.HIGH
+        kind_, severity, flag = AlertKind.SLA_BREACH, AlertSeverity.HIGH, "breached"
     record = alert(
         kind_,
         severity,

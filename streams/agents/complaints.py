@@ -28,6 +28,7 @@ from synthguard.complaints.tracker import (
     Decision,
     decide,
     due_ticks,
+    expired,
     open_ticket,
     revoked_consents,
     tick,
@@ -144,10 +145,11 @@ class Complaints:
         cid, kind = deadline["complaint_id"], deadline["kind"]
         self.ticks_sent.discard((cid, kind))
         state = self.tickets.get(cid)
-        if state is None or kind not in due_ticks(state, now_ms(), self.policy.ticket_retention_s):
-            return  # applied already, or not due on this worker's clock
+        if state is None:
+            return  # expired and deleted already
         if kind == "EXPIRED":
-            del self.tickets[cid]
+            if expired(state, now_ms(), self.policy.ticket_retention_s):
+                del self.tickets[cid]
             return
         state, alert = tick(state, kind, now_ms())
         if alert is not None:

@@ -172,6 +172,7 @@ def test_a_timer_sends_each_due_tick_once_and_expires_decided_tickets() -> None:
     # (long after any redelivery of its ticket or outcome).
     done = state | {"decided": "DISMISSED", "decided_at": T0 + 2 * HOUR}
     assert due_ticks(done, T0 + 2 * HOUR + week - 1, POLICY.ticket_retention_s) == []
+    assert tick(done, "BREACH", T0 + 30 * HOUR) == (done, None)  # a late tick alerts no more
     assert due_ticks(done, T0 + 2 * HOUR + week, POLICY.ticket_retention_s) == ["EXPIRED"]
 
 
